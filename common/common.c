@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "common/common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const errcode_names[QM_ERR__COUNT] = {
+	[QM_OK] = "ok",
+	[QM_ERR_INVAL] = "invalid-argument",
+	[QM_ERR_IO] = "io",
+	[QM_ERR_PROTO] = "protocol",
+	[QM_ERR_TOO_BIG] = "too-big",
+	[QM_ERR_TIMEOUT] = "timeout",
+	[QM_ERR_CLOSED] = "closed",
+	[QM_ERR_QMP] = "qmp",
+	[QM_ERR_NOMEM] = "no-memory",
+	[QM_ERR_STATE] = "state",
+	[QM_ERR_UNSUPPORTED] = "unsupported",
+	[QM_ERR_NOTFOUND] = "not-found",
+	[QM_ERR_CANCELLED] = "cancelled",
+};
+
+const char *qm_errcode_name(qm_errcode code)
+{
+	if ((unsigned)code >= QM_ERR__COUNT)
+		return "unknown";
+	return errcode_names[code];
+}
+
+static void error_vset(qm_error *err, qm_errcode code, int errnum,
+		       const char *fmt, va_list ap)
+{
+	if (!err || err->code != QM_OK)
+		return; /* the first error is the one that explains */
+	err->code = code;
+	err->sys_errno = errnum;
+	err->subclass = 0;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+}
+
+bool qm_error_set(qm_error *err, qm_errcode code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(err, code, 0, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+bool qm_error_errno(qm_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	if (!err || err->code != QM_OK)
+		return false;
+	va_start(ap, fmt);
+	error_vset(err, QM_ERR_IO, errnum, fmt, ap);
+	va_end(ap);
+	len = strlen(err->msg);
+	snprintf(err->msg + len, sizeof(err->msg) - len, ": %s",
+		 strerror(errnum));
+	return false;
+}
+
+void qm_error_prepend(qm_error *err, const char *fmt, ...)
+{
+	char joined[2 * QM_ERROR_MSG_MAX + 2];
+	va_list ap;
+	int n;
+
+	if (!qm_error_is_set(err))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(joined, QM_ERROR_MSG_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n >= QM_ERROR_MSG_MAX)
+		n = QM_ERROR_MSG_MAX - 1;
+	memcpy(joined + n, ": ", 2);
+	memcpy(joined + n + 2, err->msg, QM_ERROR_MSG_MAX);
+	joined[n + 2 + QM_ERROR_MSG_MAX - 1] = '\0';
+	/* Truncation keeps the head: the context is what the caller added. */
+	memcpy(err->msg, joined, QM_ERROR_MSG_MAX - 1);
+	err->msg[QM_ERROR_MSG_MAX - 1] = '\0';
+}
+
+/* ---- logging ---- */
+
+static int log_level = -1;
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+static void log_init(void)
+{
+	const char *e = getenv("QMIG_LOG");
+
+	if (log_level >= 0)
+		return;
+	log_level = QM_LOG_INFO;
+	if (!e)
+		return;
+	if (!strcasecmp(e, "error"))
+		log_level = QM_LOG_ERROR;
+	else if (!strcasecmp(e, "warn"))
+		log_level = QM_LOG_WARN;
+	else if (!strcasecmp(e, "debug"))
+		log_level = QM_LOG_DEBUG;
+}
+
+bool qm_log_enabled(qm_log_level lvl)
+{
+	pthread_once(&log_once, log_init);
+	return (int)lvl <= log_level;
+}
+
+void qm_log_set_level(qm_log_level lvl)
+{
+	pthread_once(&log_once, log_init);
+	log_level = lvl;
+}
+
+void qm_log(qm_log_level lvl, const char *prefix, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char line[1024];
+	struct timespec ts;
+	va_list ap;
+	int n;
+
+	if (!qm_log_enabled(lvl))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(line, sizeof(line), "%lld.%03ld %s %s%s", (long long)ts.tv_sec,
+		     ts.tv_nsec / 1000000, names[lvl], prefix,
+		     prefix[0] ? ": " : "");
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < sizeof(line))
+		n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write so lines from several threads do not interleave. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+/* ---- clocks ---- */
+
+int64_t qm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t qm_now_ms(void)
+{
+	return qm_now_ns() / 1000000;
+}
+
+/* ---- helpers ---- */
+
+bool qm_parse_size(const char *s, uint64_t *out, qm_error *err)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return qm_error_set(err, QM_ERR_INVAL, "size '%s' is not a number",
+				    s ? s : "");
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno)
+		return qm_error_set(err, QM_ERR_INVAL, "size '%s' is not a number",
+				    s);
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default:
+		return qm_error_set(err, QM_ERR_INVAL,
+				    "size '%s': unknown suffix '%c'", s, *end);
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end)
+		return qm_error_set(err, QM_ERR_INVAL,
+				    "size '%s': trailing characters '%s'", s, end);
+	if (shift && v > (UINT64_MAX >> shift))
+		return qm_error_set(err, QM_ERR_INVAL, "size '%s' overflows", s);
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+int qm_fd_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * launch: start QEMU for the test guest, the way the tests, the demo and
+ * the benchmarks need it, and tear it down without leaving anything behind.
+ *
+ * What a started VM looks like:
+ *
+ *   run dir (mkdtemp under $TMPDIR)      guest RAM (shared backend)
+ *   ├── qmp.sock    QMP, unix socket     /dev/shm/qmig-<name>-<pid>-XXXXXX.ram
+ *   ├── serial.log  guest serial port     (memory-backend-file, share=on)
+ *   └── qemu.log    QEMU's stderr        or memory-backend-memfd, share=on
+ *
+ * QEMU runs with -nodefaults -no-user-config -display none, the pc machine
+ * with its RAM on the backend (-machine memory-backend=ram0), TCG unless
+ * KVM has real hardware virtualisation (see ql_kvm_usable()). The child
+ * gets PR_SET_PDEATHSIG(SIGKILL), so a test that crashes takes its QEMU with
+ * it; ql_vm_stop() removes the run dir and the RAM file.
+ *
+ * Not thread-safe per ql_vm; distinct ql_vm objects are independent.
+ */
+#ifndef QMIG_LAUNCH_H
+#define QMIG_LAUNCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/common.h"
+
+typedef enum ql_accel {
+	QL_ACCEL_AUTO = 0, /* KVM if ql_kvm_usable(), else TCG */
+	QL_ACCEL_TCG,
+	QL_ACCEL_KVM,
+} ql_accel;
+
+typedef enum ql_mem {
+	QL_MEM_FILE = 0,   /* memory-backend-file on shm_dir, share=on */
+	QL_MEM_MEMFD,      /* memory-backend-memfd, share=on */
+	QL_MEM_PRIVATE,    /* plain anonymous RAM (not usable by the agent) */
+} ql_mem;
+
+typedef struct ql_vm_opts {
+	const char *name;        /* VM name, used in file names; default "vm" */
+	uint64_t ram_bytes;      /* default 256 MiB */
+	ql_mem mem;
+	const char *shm_dir;     /* default /dev/shm */
+	const char *kernel;      /* default ql_guest_kernel(); "" = no kernel */
+	const char *append;      /* guest command line, may be NULL */
+	ql_accel accel;          /* QMIG_ACCEL=tcg|kvm|auto overrides AUTO */
+	bool paused;             /* -S */
+	const char *incoming;    /* -incoming VALUE, e.g. "defer"; NULL = none */
+	const char *const *extra_args; /* NULL-terminated, appended as is */
+	int start_timeout_ms;    /* wait for the QMP socket; default 10000 */
+} ql_vm_opts;
+
+#define QL_PATH_MAX 256
+
+typedef struct ql_vm {
+	pid_t pid;               /* 0 when not running */
+	char name[64];
+	char dir[QL_PATH_MAX];         /* run dir, removed by ql_vm_stop */
+	char qmp_path[QL_PATH_MAX];
+	char serial_path[QL_PATH_MAX];
+	char log_path[QL_PATH_MAX];    /* QEMU's stdout+stderr */
+	char mem_path[QL_PATH_MAX];    /* "" unless QL_MEM_FILE */
+	uint64_t ram_bytes;
+	bool kvm;                /* accelerator actually chosen */
+	char **argv;             /* NULL-terminated, owned; for diagnostics */
+} ql_vm;
+
+/*
+ * ql_vm_start: build argv from @o, start QEMU and wait until its QMP socket
+ * accepts connections.
+ * Returns: true on success. On failure *err says why (including the tail of
+ * QEMU's own stderr if it exited) and nothing is left running or on disk.
+ */
+bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err);
+
+/*
+ * ql_vm_stop: SIGTERM, wait up to 5 s, then SIGKILL; reap; remove the run
+ * dir and the RAM file. Safe to call twice and on a VM that never started.
+ * Returns: QEMU's wait status, or -1 if it was not running.
+ */
+int ql_vm_stop(ql_vm *vm);
+
+/* ql_vm_alive: true while the QEMU process exists and is not a zombie we
+ * have reaped. Reaps it if it exited. */
+bool ql_vm_alive(ql_vm *vm);
+
+/*
+ * ql_kvm_usable: true when /dev/kvm can create a VM and the CPU advertises
+ * vmx or svm (the emulated /dev/kvm on some hosts has neither and is slower
+ * than TCG). When false, @why (if non-NULL) gets the reason.
+ */
+bool ql_kvm_usable(char *why, size_t why_len);
+
+/* Path of the built test guest (QMIG_GUEST env overrides the build path). */
+const char *ql_guest_kernel(void);
+
+/* Path of the QEMU binary (QMIG_QEMU env overrides qemu-system-x86_64);
+ * NULL if it cannot be found in PATH. */
+const char *ql_qemu_binary(void);
+
+#endif /* QMIG_LAUNCH_H */
