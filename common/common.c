@@ -208,6 +208,17 @@ bool qm_parse_size(const char *s, uint64_t *out, qm_error *err)
 	return true;
 }
 
+bool qm_format(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < len;
+}
+
 int qm_fd_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

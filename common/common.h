@@ -115,6 +115,11 @@ int64_t qm_now_ms(void);
 /* Parse "64M", "1G", "4096", "2k" (powers of 1024) into *out. Rejects
  * empty strings, trailing junk and overflow. */
 bool qm_parse_size(const char *s, uint64_t *out, qm_error *err);
+/* snprintf that reports truncation: false if the result did not fit (the
+ * buffer then holds a truncated, NUL-terminated string). For paths and
+ * names where a silently cut string would point somewhere else. */
+bool qm_format(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Set O_NONBLOCK / FD_CLOEXEC; -errno on failure. */
 int qm_fd_set_nonblock(int fd);
 

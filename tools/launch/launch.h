@@ -57,6 +57,8 @@ typedef struct ql_vm_opts {
 
 typedef struct ql_vm {
 	pid_t pid;               /* 0 when not running */
+	bool exited;             /* reaped by ql_vm_alive(); see wait_status */
+	int wait_status;
 	char name[64];
 	char dir[QL_PATH_MAX];         /* run dir, removed by ql_vm_stop */
 	char qmp_path[QL_PATH_MAX];
@@ -79,7 +81,8 @@ bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err);
 /*
  * ql_vm_stop: SIGTERM, wait up to 5 s, then SIGKILL; reap; remove the run
  * dir and the RAM file. Safe to call twice and on a VM that never started.
- * Returns: QEMU's wait status, or -1 if it was not running.
+ * Returns: QEMU's wait status (also when ql_vm_alive() reaped it
+ * earlier), or -1 if it never ran.
  */
 int ql_vm_stop(ql_vm *vm);
 
