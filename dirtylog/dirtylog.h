@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dirtylog: guest RAM access, dirty tracking and page hashes.
+ *
+ * The guest's RAM lives in shared memory backends (tmpfs/hugetlbfs files, or
+ * memfds reached through /proc/PID/fd). The agent maps each backend as a
+ * region; regions are numbered into one page space:
+ *
+ *   page index   0 ........ n0-1 | n0 ......... n0+n1-1 | ...
+ *   region       ram0 (node 0)   | ram1 (node 1)        | ...
+ *
+ * Hashes are XXH3-128 keyed with a per-migration random secret
+ * (XXH3_128bits_withSecret): a guest cannot craft collisions it does not
+ * know the secret for, so dedup and verification cannot be poisoned, and a
+ * hash is meaningless outside its migration.
+ *
+ * A tracker answers, once per round, "which pages hold content other than
+ * what was last marked sent". Two implementations sit behind one ops table:
+ *
+ *  - hash-scan: hash every allocated page and compare with the last-sent
+ *    hash. Works everywhere, finds real content changes only (a page
+ *    rewritten with the same bytes is not resent). Holes in the backend file
+ *    (lseek SEEK_DATA/SEEK_HOLE) are known zero and never read: reading a
+ *    hole through a shared tmpfs mapping would allocate it.
+ *  - soft-dirty: only pages whose soft-dirty bit is set are hashed (kernel
+ *    CONFIG_MEM_SOFT_DIRTY; probed at run time, falls back to hash-scan).
+ *
+ * Races, and why they are harmless:
+ *  - The guest writes a page after the scan hashed it: the next round sees
+ *    the new content (its hash differs from the last-sent one).
+ *  - The guest writes a page between the sender's copy and the hash it
+ *    records: dl_tracker_mark_sent() must be given the hash of the bytes
+ *    actually sent, so the next round compares against what the destination
+ *    really holds. Either way the final pass runs with the vCPUs stopped and
+ *    the destination verifies its real memory before it may run, so no race
+ *    can make a wrong page reach a running guest.
+ *
+ * Per-page state is 22 bytes (last-sent hash, times dirtied, a mask of the
+ * last 8 rounds it was dirty in, last round dirtied) plus one bit of dirty
+ * bitmap: about 0.54% of guest RAM.
+ *
+ * Threads: a dl_ram and a dl_tracker belong to one thread (the migration's);
+ * dl_tracker_round() runs its own worker threads internally.
+ * dl_tracker_mark_sent() may be called from several threads at once for
+ * distinct pages.
+ */
+#ifndef QMIG_DIRTYLOG_H
+#define QMIG_DIRTYLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/common.h"
+
+#define DL_PAGE_SHIFT 12
+#define DL_PAGE_SIZE (1u << DL_PAGE_SHIFT)
+#define DL_SECRET_SIZE 192        /* XXH3_SECRET_DEFAULT_SIZE */
+#define DL_MAX_REGIONS 16
+#define DL_CHUNK_PAGES 512        /* 2 MiB: unit of work for scan threads */
+#define DL_MAX_THREADS 64
+
+/* ---- hashing ---- */
+
+typedef struct dl_hash {
+	uint64_t lo, hi;
+} dl_hash;
+
+typedef struct dl_hasher {
+	uint8_t secret[DL_SECRET_SIZE];
+	dl_hash zero;                /* hash of an all-zero page */
+} dl_hasher;
+
+/* Derive the secret from @seed (any length > 0): the same seed gives the
+ * same hashes, which is how both agents of a migration agree. */
+bool dl_hasher_init(dl_hasher *h, const void *seed, size_t seed_len,
+		    qm_error *err);
+/* Fill @seed_out (DL_SECRET_SIZE bytes) from getrandom() and init from it. */
+bool dl_hasher_init_random(dl_hasher *h, uint8_t seed_out[DL_SECRET_SIZE],
+			   qm_error *err);
+dl_hash dl_hash_page(const dl_hasher *h, const void *page);
+static inline bool dl_hash_eq(dl_hash a, dl_hash b)
+{
+	return a.lo == b.lo && a.hi == b.hi;
+}
+/* True if the 4 KiB page is all zero bytes. */
+bool dl_page_is_zero(const void *page);
+
+/* ---- RAM regions ---- */
+
+enum {
+	DL_MAP_WRITE = 1 << 0,   /* map read-write (destination) */
+	DL_MAP_CREATE = 1 << 1,  /* create the file and size it (destination) */
+};
+
+typedef struct dl_region {
+	char id[64];             /* QEMU memdev id, e.g. "ram0" */
+	char path[256];          /* file the mapping comes from */
+	int fd;
+	uint8_t *base;
+	uint64_t size;           /* bytes, multiple of DL_PAGE_SIZE */
+	uint64_t first_page;     /* index of its first page in the page space */
+	uint64_t npages;
+	bool writable;
+} dl_region;
+
+typedef struct dl_ram {
+	dl_region regions[DL_MAX_REGIONS];
+	int nregions;
+	uint64_t npages;         /* total over all regions */
+} dl_ram;
+
+void dl_ram_init(dl_ram *ram);
+/*
+ * dl_ram_add_file: map the backend at @path as the next region.
+ * @expected_size: the size QEMU reports for the backend; the file must have
+ * exactly this size (with DL_MAP_CREATE it is created, or truncated to it).
+ * Errors: QM_ERR_IO (open/mmap, naming the path), QM_ERR_INVAL (size not a
+ * multiple of the page size, file size differs from @expected_size, too
+ * many regions).
+ */
+bool dl_ram_add_file(dl_ram *ram, const char *id, const char *path,
+		     uint64_t expected_size, unsigned flags, qm_error *err);
+void dl_ram_close(dl_ram *ram);
+/* Region holding @page, or NULL if out of range. */
+const dl_region *dl_ram_region_of(const dl_ram *ram, uint64_t page);
+/* Address of @page in the mapping, NULL if out of range. */
+uint8_t *dl_ram_page(const dl_ram *ram, uint64_t page);
+
+/*
+ * dl_region_next_data: find the first allocated page at or after @page
+ * (region-relative) with lseek(SEEK_DATA), and the end of that data extent.
+ * Returns 1 with [*start, *end) set, 0 if the rest of the region is a hole,
+ * -errno on failure. Filesystems without SEEK_DATA report all data.
+ */
+int dl_region_next_data(const dl_region *r, uint64_t page, uint64_t *start,
+			uint64_t *end);
+
+/*
+ * dl_ram_hash_pages: hash pages [first, first + n) of @ram into @out,
+ * reading only allocated extents (holes get h->zero). Used by the
+ * destination to hash what is really in its RAM, and by tests.
+ */
+bool dl_ram_hash_pages(const dl_ram *ram, const dl_hasher *h, uint64_t first,
+		       uint64_t n, dl_hash *out, qm_error *err);
+
+/* ---- trackers ---- */
+
+typedef enum dl_tracker_kind {
+	DL_TRACKER_AUTO = 0,      /* soft-dirty if it works here, else hash-scan */
+	DL_TRACKER_HASH_SCAN,
+	DL_TRACKER_SOFT_DIRTY,
+} dl_tracker_kind;
+
+typedef struct dl_tracker_opts {
+	dl_tracker_kind kind;
+	int threads;              /* scan threads; 0 = number of online CPUs */
+	pid_t qemu_pid;           /* soft-dirty: the process mapping the RAM */
+	/* If true (the default for a fresh destination), every page starts as
+	 * "sent as zero": round 0 then reports only pages with non-zero
+	 * content. If false, round 0 reports every page. */
+	bool assume_dest_zero;
+} dl_tracker_opts;
+
+typedef struct dl_round_stats {
+	uint64_t round;           /* 0 for the first round */
+	uint64_t pages_scanned;   /* pages hashed */
+	uint64_t pages_holes;     /* pages skipped as holes */
+	uint64_t pages_dirty;     /* pages whose content differs from last sent */
+	uint64_t pages_dirty_zero;/* of those, now all zero */
+	int64_t find_ns;          /* wall time this round took */
+	int64_t interval_ns;      /* since the previous round started */
+	double dirty_pages_per_s; /* pages_dirty / interval (0 for round 0) */
+	double dirty_bytes_per_s;
+} dl_round_stats;
+
+typedef struct dl_tracker dl_tracker;
+
+/*
+ * dl_tracker_new: create a tracker over @ram (which must outlive it) with
+ * hashes from @h. With DL_TRACKER_AUTO the soft-dirty probe decides; why it
+ * fell back is logged and available from dl_tracker_fallback_reason().
+ * Returns NULL with *err set on failure (e.g. SOFT_DIRTY requested and
+ * unavailable, or out of memory).
+ */
+dl_tracker *dl_tracker_new(const dl_ram *ram, const dl_hasher *h,
+			   const dl_tracker_opts *o, qm_error *err);
+void dl_tracker_free(dl_tracker *t);
+const char *dl_tracker_name(const dl_tracker *t);  /* "hash-scan" ... */
+const char *dl_tracker_fallback_reason(const dl_tracker *t); /* "" if none */
+
+/* Round flags. */
+enum {
+	/* Treat every changed page as sent with its current hash (used to
+	 * measure dirty rates without a transfer, and by tests). */
+	DL_ROUND_ADOPT = 1 << 0,
+};
+
+/*
+ * dl_tracker_round: find the pages whose content differs from the hash last
+ * marked sent, into the tracker's dirty bitmap (replacing the previous
+ * round's), update per-page history, fill @st.
+ */
+bool dl_tracker_round(dl_tracker *t, unsigned flags, dl_round_stats *st,
+		      qm_error *err);
+
+/* The dirty bitmap of the last round: bit p set = page p changed. */
+const uint64_t *dl_tracker_dirty_bitmap(const dl_tracker *t);
+bool dl_tracker_is_dirty(const dl_tracker *t, uint64_t page);
+
+/*
+ * dl_tracker_next_run: iterate the last round's dirty pages as runs of
+ * consecutive pages. Start with *cursor = 0; each call returns true and sets
+ * [*start, *start + *len) for the next run, false at the end.
+ */
+bool dl_tracker_next_run(const dl_tracker *t, uint64_t *cursor,
+			 uint64_t *start, uint64_t *len);
+
+/* Record that @page was sent with content hashing to @h. */
+void dl_tracker_mark_sent(dl_tracker *t, uint64_t page, dl_hash h);
+/* Last-sent hash of @page (h->zero initially with assume_dest_zero). */
+dl_hash dl_tracker_sent_hash(const dl_tracker *t, uint64_t page);
+
+/* History: rounds in which the page was found dirty (saturates at 255), and
+ * the last such round (0 if never). A page is hot if it was dirty in at
+ * least @min_rounds of the last @window rounds (window <= 8), counting the
+ * last completed round. */
+unsigned dl_tracker_dirty_count(const dl_tracker *t, uint64_t page);
+uint64_t dl_tracker_last_dirty_round(const dl_tracker *t, uint64_t page);
+bool dl_tracker_is_hot(const dl_tracker *t, uint64_t page, unsigned window,
+		       unsigned min_rounds);
+
+/* Bytes of per-page state the tracker holds (for the 1% budget). */
+uint64_t dl_tracker_memory_bytes(const dl_tracker *t);
+
+/*
+ * dl_measure_dirty_rate: measure how fast the content of @ram changes over
+ * @ms milliseconds with a private tracker (no effect on any migration).
+ * Fills @st from the second round (pages and bytes per second of pages
+ * whose content changed during the interval).
+ */
+bool dl_measure_dirty_rate(const dl_ram *ram, const dl_tracker_opts *o,
+			   int ms, dl_round_stats *st, qm_error *err);
+
+/* ---- soft-dirty ---- */
+
+#define DL_PM_SOFT_DIRTY_BIT 55
+#define DL_PM_PRESENT_BIT 63
+
+typedef enum dl_softdirty_probe_result {
+	DL_SD_YES,      /* the kernel sets soft-dirty bits on shared memory */
+	DL_SD_NO,       /* it does not (or disabled by QMIG_SOFT_DIRTY=off) */
+	DL_SD_ERROR,    /* the probe itself failed; see why */
+} dl_softdirty_probe_result;
+
+/* Probe soft-dirty on a shared page of this process; @why says what was
+ * found. Cheap enough to call once at start-up; callers cache it. */
+dl_softdirty_probe_result dl_softdirty_probe(char *why, size_t why_len);
+/* Soft-dirty bit of one 64-bit /proc/PID/pagemap entry. */
+int dl_pagemap_soft_dirty(uint64_t entry);
+
+#endif /* QMIG_DIRTYLOG_H */
