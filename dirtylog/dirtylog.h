@@ -136,6 +136,20 @@ uint8_t *dl_ram_page(const dl_ram *ram, uint64_t page);
 int dl_region_next_data(const dl_region *r, uint64_t page, uint64_t *start,
 			uint64_t *end);
 
+/* An allocated extent of a region: pages [start, end), region-relative. */
+typedef struct dl_extent {
+	uint64_t start, end;
+} dl_extent;
+
+/*
+ * dl_region_extents: list the allocated extents of @r in one sequential
+ * walk (a SEEK_HOLE from the middle of a large extent walks to its end, so
+ * callers that split the region into chunks must not ask per chunk).
+ * *@out is malloc'ed, owned by the caller (free it), *@n extents.
+ * Returns 0 or -errno.
+ */
+int dl_region_extents(const dl_region *r, dl_extent **out, size_t *n);
+
 /*
  * dl_ram_hash_pages: hash pages [first, first + n) of @ram into @out,
  * reading only allocated extents (holes get h->zero). Used by the

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -160,6 +161,35 @@ int dl_region_next_data(const dl_region *r, uint64_t page, uint64_t *start,
 	if (*end > r->npages)
 		*end = r->npages;
 	return 1;
+}
+
+int dl_region_extents(const dl_region *r, dl_extent **out, size_t *n)
+{
+	dl_extent *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	uint64_t p = 0, s, e;
+	int rc;
+
+	while ((rc = dl_region_next_data(r, p, &s, &e)) > 0) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[cnt++] = (dl_extent){ s, e };
+		p = e;
+	}
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
 }
 
 static bool hash_region_range(const dl_region *r, const dl_hasher *h,

@@ -36,6 +36,9 @@ struct dl_tracker {
 	int64_t last_start_ns;
 	char fallback[256];
 	void *impl;             /* per-implementation state */
+	/* Allocated extents per region, rebuilt at the start of each round. */
+	dl_extent *ext[DL_MAX_REGIONS];
+	size_t next[DL_MAX_REGIONS];
 };
 
 void dl_check_page(dl_tracker *t, dl_scan_counts *c, uint64_t p, dl_hash now,

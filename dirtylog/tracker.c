@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+static void free_extents(dl_tracker *t);
+
 /* ---- per-page history ---- */
 
 static void note_dirty(dl_tracker *t, uint64_t p)
@@ -52,29 +54,48 @@ typedef struct scan_job {
 	unsigned flags;
 	atomic_uint_fast64_t next_chunk;
 	uint64_t nchunks;
-	atomic_int failed_errno;
 	dl_scan_counts total;
 	pthread_mutex_t lock;
 } scan_job;
 
-static int scan_region_part(dl_tracker *t, const dl_region *r, uint64_t from,
-			    uint64_t to, unsigned flags, dl_scan_counts *c)
+/* First extent of @r ending after region page @p (binary search). */
+static size_t first_extent_after(const dl_tracker *t, int ri, uint64_t p)
 {
+	const dl_extent *x = t->ext[ri];
+	size_t lo = 0, hi = t->next[ri];
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (x[mid].end <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void scan_region_part(dl_tracker *t, int ri, uint64_t from,
+			     uint64_t to, unsigned flags, dl_scan_counts *c)
+{
+	const dl_region *r = &t->ram->regions[ri];
+	size_t k = first_extent_after(t, ri, from);
 	uint64_t p = from, ds, de;
 
 	while (p < to) {
-		int rc = dl_region_next_data(r, p, &ds, &de);
-
-		if (rc < 0)
-			return rc;
-		if (rc == 0 || ds >= to)
+		if (k < t->next[ri] && t->ext[ri][k].start < to) {
+			ds = QM_MAX(t->ext[ri][k].start, p);
+			de = QM_MIN(t->ext[ri][k].end, to);
+			k++;
+		} else {
 			ds = de = to;
+		}
 		/* A hole reads as zero and is never touched: reading it
 		 * through the mapping would allocate it. */
 		c->holes += ds - p;
 		for (; p < ds; p++)
 			dl_check_page(t, c, r->first_page + p, t->h->zero, flags);
-		for (; p < de && p < to; p++) {
+		for (; p < de; p++) {
 			const uint8_t *pg = r->base + (p << DL_PAGE_SHIFT);
 
 			c->scanned++;
@@ -82,10 +103,9 @@ static int scan_region_part(dl_tracker *t, const dl_region *r, uint64_t from,
 				      dl_hash_page(t->h, pg), flags);
 		}
 	}
-	return 0;
 }
 
-static int scan_chunk(dl_tracker *t, uint64_t chunk, unsigned flags,
+static void scan_chunk(dl_tracker *t, uint64_t chunk, unsigned flags,
 		      dl_scan_counts *c)
 {
 	uint64_t s = chunk * DL_CHUNK_PAGES;
@@ -94,16 +114,12 @@ static int scan_chunk(dl_tracker *t, uint64_t chunk, unsigned flags,
 	for (int i = 0; i < t->ram->nregions; i++) {
 		const dl_region *r = &t->ram->regions[i];
 		uint64_t rs = r->first_page, re = r->first_page + r->npages;
-		int rc;
 
 		if (re <= s || rs >= e)
 			continue;
-		rc = scan_region_part(t, r, QM_MAX(s, rs) - rs,
-				      QM_MIN(e, re) - rs, flags, c);
-		if (rc < 0)
-			return rc;
+		scan_region_part(t, i, QM_MAX(s, rs) - rs, QM_MIN(e, re) - rs,
+				 flags, c);
 	}
-	return 0;
 }
 
 static void *scan_worker(void *arg)
@@ -112,14 +128,8 @@ static void *scan_worker(void *arg)
 	dl_scan_counts c = { 0 };
 	uint64_t chunk;
 
-	while ((chunk = atomic_fetch_add(&job->next_chunk, 1)) < job->nchunks) {
-		int rc = scan_chunk(job->t, chunk, job->flags, &c);
-
-		if (rc < 0) {
-			atomic_store(&job->failed_errno, -rc);
-			break;
-		}
-	}
+	while ((chunk = atomic_fetch_add(&job->next_chunk, 1)) < job->nchunks)
+		scan_chunk(job->t, chunk, job->flags, &c);
 	pthread_mutex_lock(&job->lock);
 	job->total.scanned += c.scanned;
 	job->total.holes += c.holes;
@@ -129,19 +139,19 @@ static void *scan_worker(void *arg)
 	return NULL;
 }
 
-/* Run @fn-style scan over all chunks with t->threads threads (the calling
- * thread is one of them). */
+/* Scan all chunks with t->threads threads (the calling thread is one). */
 static bool hash_scan_round(dl_tracker *t, unsigned flags, dl_scan_counts *c,
 			    qm_error *err)
 {
 	pthread_t tids[DL_MAX_THREADS];
 	scan_job job = { .t = t, .flags = flags };
-	int started = 0, rc;
+	int started = 0;
 
 	job.nchunks = (t->npages + DL_CHUNK_PAGES - 1) / DL_CHUNK_PAGES;
 	pthread_mutex_init(&job.lock, NULL);
 	for (int i = 1; i < t->threads; i++) {
-		rc = pthread_create(&tids[started], NULL, scan_worker, &job);
+		int rc = pthread_create(&tids[started], NULL, scan_worker, &job);
+
 		if (rc) {
 			pr_warn("scan thread %d: %s; continuing with %d", i,
 				strerror(rc), started + 1);
@@ -154,10 +164,6 @@ static bool hash_scan_round(dl_tracker *t, unsigned flags, dl_scan_counts *c,
 		pthread_join(tids[i], NULL);
 	pthread_mutex_destroy(&job.lock);
 	*c = job.total;
-	rc = atomic_load(&job.failed_errno);
-	if (rc)
-		return qm_error_errno(err, rc, "hash-scan: finding allocated "
-				      "extents");
 	return true;
 }
 
@@ -250,6 +256,7 @@ void dl_tracker_free(dl_tracker *t)
 	free(t->hist);
 	free(t->last);
 	free(t->dirty);
+	free_extents(t);
 	free(t);
 }
 
@@ -263,6 +270,32 @@ const char *dl_tracker_fallback_reason(const dl_tracker *t)
 	return t->fallback;
 }
 
+static void free_extents(dl_tracker *t)
+{
+	for (int i = 0; i < DL_MAX_REGIONS; i++) {
+		free(t->ext[i]);
+		t->ext[i] = NULL;
+		t->next[i] = 0;
+	}
+}
+
+/* One sequential extent walk per region per round; the scan workers then
+ * look extents up instead of asking the kernel per chunk. */
+static bool refresh_extents(dl_tracker *t, qm_error *err)
+{
+	free_extents(t);
+	for (int i = 0; i < t->ram->nregions; i++) {
+		int rc = dl_region_extents(&t->ram->regions[i], &t->ext[i],
+					   &t->next[i]);
+
+		if (rc < 0)
+			return qm_error_errno(err, -rc, "RAM backend %s: "
+					      "listing allocated extents",
+					      t->ram->regions[i].path);
+	}
+	return true;
+}
+
 bool dl_tracker_round(dl_tracker *t, unsigned flags, dl_round_stats *st,
 		      qm_error *err)
 {
@@ -270,7 +303,7 @@ bool dl_tracker_round(dl_tracker *t, unsigned flags, dl_round_stats *st,
 	dl_scan_counts c = { 0 };
 
 	memset(t->dirty, 0, t->nwords * sizeof(*t->dirty));
-	if (!t->ops->round(t, flags, &c, err))
+	if (!refresh_extents(t, err) || !t->ops->round(t, flags, &c, err))
 		return false;
 	memset(st, 0, sizeof(*st));
 	st->round = t->round;
