@@ -123,6 +123,14 @@ bool qm_format(char *buf, size_t len, const char *fmt, ...)
 /* Set O_NONBLOCK / FD_CLOEXEC; -errno on failure. */
 int qm_fd_set_nonblock(int fd);
 
+/*
+ * qm_kvm_usable: true when /dev/kvm can create a VM and the CPU advertises
+ * vmx or svm. Some hosts expose an emulated /dev/kvm without either, which
+ * is slower than TCG for small guests; it counts as unusable. When false,
+ * @why (if non-NULL) gets the reason.
+ */
+bool qm_kvm_usable(char *why, size_t why_len);
+
 #define QM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define QM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define QM_MAX(a, b) ((a) > (b) ? (a) : (b))

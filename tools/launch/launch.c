@@ -7,12 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,55 +58,9 @@ const char *ql_guest_kernel(void)
 	return env && *env ? env : QMIG_GUEST_DEFAULT;
 }
 
-static bool cpu_has_hw_virt(void)
-{
-	char line[4096];
-	bool found = false;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "flags", 5))
-			continue;
-		found = strstr(line, " vmx") || strstr(line, " svm");
-	}
-	fclose(f);
-	return found;
-}
-
 bool ql_kvm_usable(char *why, size_t why_len)
 {
-	int fd, vm;
-
-	if (!cpu_has_hw_virt()) {
-		if (why)
-			snprintf(why, why_len, "CPU flags have neither vmx nor svm "
-				 "(an emulated /dev/kvm is slower than TCG)");
-		return false;
-	}
-	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		if (why)
-			snprintf(why, why_len, "/dev/kvm: %s", strerror(errno));
-		return false;
-	}
-	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
-		if (why)
-			snprintf(why, why_len, "/dev/kvm: unexpected API version");
-		close(fd);
-		return false;
-	}
-	vm = ioctl(fd, KVM_CREATE_VM, 0);
-	if (vm < 0) {
-		if (why)
-			snprintf(why, why_len, "KVM_CREATE_VM: %s", strerror(errno));
-		close(fd);
-		return false;
-	}
-	close(vm);
-	close(fd);
-	return true;
+	return qm_kvm_usable(why, why_len);
 }
 
 static bool choose_kvm(ql_accel accel)
