@@ -4,19 +4,18 @@
  * guestlog: it boots and beats without a break, a byte flipped by the host
  * is reported as CORRUPT with its page, and its memory checks clean from
  * the host once it is stopped. One VM for the whole group, 256 MiB, one
- * core. Skips (exit 77) without QEMU or without the built guest.
+ * core, started by the shared launcher. Skips (exit 77) without QEMU or
+ * without the built guest.
  */
 #include "tests/qmig_test.h"
 #include "tools/guest/guestlog.h"
+#include "tools/launch/launch.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define BOOT_TIMEOUT_MS	30000
@@ -25,83 +24,33 @@
 #define FLIP_OFF	100
 
 struct vm {
-	pid_t pid;
-	char dir[200];
-	char log[256];
-	char ram[128];
+	ql_vm q;
 	gl_follow f;
 };
-
-static const char *find_qemu(void)
-{
-	static char path[4096];
-	const char *env = getenv("QMIG_QEMU"), *p = getenv("PATH"), *end;
-
-	if (env)
-		return env;
-	for (; p && *p; p = *end ? end + 1 : end) {
-		end = strchrnul(p, ':');
-		snprintf(path, sizeof(path), "%.*s/qemu-system-x86_64",
-			 (int)(end - p), p);
-		if (!access(path, X_OK))
-			return path;
-	}
-	return NULL;
-}
-
-static void exec_qemu(const char *qemu, const char *kernel, struct vm *vm)
-{
-	char obj[256], serial[300];
-	const char *argv[] = {
-		qemu, "-machine", "pc,memory-backend=ram0", "-object", obj,
-		"-m", "256M", "-nodefaults", "-no-user-config",
-		"-display", "none", "-serial", serial, "-kernel", kernel,
-		"-append", "ws=16M rate=200 zero=10 dup=10", "-accel", "tcg",
-		NULL,
-	};
-
-	snprintf(obj, sizeof(obj), "memory-backend-file,id=ram0,size=256M,"
-		 "mem-path=%s,share=on", vm->ram);
-	snprintf(serial, sizeof(serial), "file:%s", vm->log);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	execv(qemu, (char *const *)argv);
-	_exit(127);
-}
 
 static int vm_start(void **state)
 {
 	static struct vm vm;
-	const char *qemu = find_qemu(), *kernel = getenv("QMIG_GUEST");
-	const char *tmp = getenv("TMPDIR");
+	static const ql_vm_opts o = {
+		.name = "guest-run", .ram_bytes = 256 << 20,
+		.append = "ws=16M rate=200 zero=10 dup=10",
+		.accel = QL_ACCEL_TCG,
+	};
+	const char *kernel = ql_guest_kernel();
 	qm_error err = QM_ERROR_INIT;
-	int fd;
 
-	if (!qemu)
+	if (!ql_qemu_binary())
 		QT_SKIP("qemu-system-x86_64 not found (set QMIG_QEMU)");
-	if (!kernel || access(kernel, R_OK))
-		QT_SKIP("guest kernel not built (QMIG_GUEST=%s)",
-			kernel ? kernel : "");
-	snprintf(vm.dir, sizeof(vm.dir), "%s/qmig-guest-run-XXXXXX",
-		 tmp ? tmp : "/tmp");
-	if (!mkdtemp(vm.dir))
-		return -1;
-	snprintf(vm.log, sizeof(vm.log), "%s/serial.log", vm.dir);
-	snprintf(vm.ram, sizeof(vm.ram), "/dev/shm/qmig-guest-run-%d.ram",
-		 (int)getpid());
-	/* Follow from the start: QEMU truncates the empty file, same inode. */
-	fd = open(vm.log, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	if (!gl_follow_open(&vm.f, vm.log, 0, &err)) {
+	if (!*kernel || access(kernel, R_OK))
+		QT_SKIP("guest kernel not built (QMIG_GUEST=%s)", kernel);
+	if (!ql_vm_start(&vm.q, &o, &err) ||
+	    !gl_follow_open(&vm.f, vm.q.serial_path, 0, &err)) {
 		fprintf(stderr, "%s\n", err.msg);
+		ql_vm_stop(&vm.q);
 		return -1;
 	}
-	vm.pid = fork();
-	if (vm.pid == 0)
-		exec_qemu(qemu, kernel, &vm);
 	*state = &vm;
-	return vm.pid > 0 ? 0 : -1;
+	return 0;
 }
 
 static int vm_stop(void **state)
@@ -110,14 +59,8 @@ static int vm_stop(void **state)
 
 	if (!vm)
 		return 0;
-	if (vm->pid > 0) {
-		kill(vm->pid, SIGKILL);
-		waitpid(vm->pid, NULL, 0);
-	}
 	gl_follow_close(&vm->f);
-	unlink(vm->ram);
-	unlink(vm->log);
-	rmdir(vm->dir);
+	ql_vm_stop(&vm->q);
 	return 0;
 }
 
@@ -175,7 +118,7 @@ static void test_guest_flip_detected(void **state)
 	/* seq pattern at 200 pages/s over 4096 pages: page 3 was written at
 	 * about 15 ms and is not rewritten for 20 s, so nothing but the
 	 * check can touch it before the check sees the flip. */
-	flip_byte(vm->ram, l->boot.base + FLIP_PAGE * 4096 + FLIP_OFF);
+	flip_byte(vm->q.mem_path, l->boot.base + FLIP_PAGE * 4096 + FLIP_OFF);
 	if (!gl_follow_wait_corrupt(&vm->f, WAIT_MS, &err))
 		fail_msg("%s", err.msg);
 	/* The CORRUPT-COUNT line may come first; wait for the page line. */
@@ -196,10 +139,10 @@ static void test_guest_ram_clean_at_rest(void **state)
 	gl_ram_report r;
 	bool ok;
 
-	assert_int_equal(kill(vm->pid, SIGSTOP), 0);
+	assert_int_equal(kill(vm->q.pid, SIGSTOP), 0);
 	gl_follow_process(&vm->f, NULL);
-	ok = gl_ram_check_file(vm->ram, &vm->f.log.boot, &r, &err);
-	kill(vm->pid, SIGCONT);
+	ok = gl_ram_check_file(vm->q.mem_path, &vm->f.log.boot, &r, &err);
+	kill(vm->q.pid, SIGCONT);
 	if (!ok)
 		fail_msg("%s", err.msg);
 	assert_int_equal(r.pages, 4096);
