@@ -158,6 +158,50 @@ int dl_region_extents(const dl_region *r, dl_extent **out, size_t *n);
 bool dl_ram_hash_pages(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 		       uint64_t n, dl_hash *out, qm_error *err);
 
+/* ---- discovering a running VM's RAM (QMP) ---- */
+
+typedef struct qmp_conn qmp_conn;
+
+typedef enum dl_backend_kind {
+	DL_BACKEND_UNKNOWN = 0,
+	DL_BACKEND_FILE,         /* memory-backend-file (tmpfs, hugetlbfs) */
+	DL_BACKEND_MEMFD,        /* memory-backend-memfd */
+	DL_BACKEND_RAM,          /* memory-backend-ram: not readable */
+} dl_backend_kind;
+
+typedef struct dl_backend_info {
+	dl_backend_kind kind;
+	char path[256];          /* what the agent opened: mem-path or
+				  * /proc/PID/fd/N for a memfd */
+} dl_backend_info;
+
+const char *dl_backend_kind_name(dl_backend_kind k);
+
+/*
+ * dl_discover: map every memory backend of the VM behind @q, read-only,
+ * as regions sorted by backend id (a NUMA guest gives several regions; the
+ * page numbering does not depend on QEMU's command-line order).
+ * @pid: QEMU's pid, or 0 to take it from the QMP socket (SO_PEERCRED).
+ * @ram must be freshly dl_ram_init()ed; @info gets one entry per region.
+ * Errors (QM_ERR_UNSUPPORTED, _NOTFOUND, _INVAL, _IO, QMP errors) say which
+ * backend and why: not shared, no backend at all, a file that is gone or
+ * is not the one QEMU maps (deleted, replaced, resized), a backend kind
+ * the agent cannot read, ambiguous same-sized memfds. On failure nothing
+ * stays mapped.
+ */
+bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
+		 dl_backend_info info[DL_MAX_REGIONS], qm_error *err);
+
+/* One parsed /proc/PID/maps line (exposed for unit tests). */
+typedef struct dl_map_entry {
+	uint64_t start, end;
+	unsigned dev_major, dev_minor;
+	uint64_t inode;
+	bool shared;
+	char path[512];
+} dl_map_entry;
+bool dl_parse_maps_line(const char *line, dl_map_entry *out);
+
 /* ---- trackers ---- */
 
 typedef enum dl_tracker_kind {
