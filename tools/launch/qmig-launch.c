@@ -116,7 +116,12 @@ int main(int argc, char **argv)
 	status = ql_vm_stop(&vm);
 	if (stop_requested)
 		return 0;
-	fprintf(stderr, "qmig-launch: QEMU exited (status %d)\n",
-		WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "qmig-launch: QEMU killed by signal %d (%s)\n",
+			WTERMSIG(status), strsignal(WTERMSIG(status)));
+		return 1;
+	}
+	fprintf(stderr, "qmig-launch: QEMU exited with status %d\n",
+		WEXITSTATUS(status));
+	return WEXITSTATUS(status);
 }
