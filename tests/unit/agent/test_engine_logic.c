@@ -6,6 +6,7 @@
 #include "tests/qmig_test.h"
 #include "agent/phase.h"
 #include "agent/predict.h"
+#include "agent/throttle.h"
 
 #include <math.h>
 #include <string.h>
@@ -225,6 +226,18 @@ static void test_phase_enum_guard(void **state)
 	assert_string_equal(qm_phase_name(QM_PHASE_ROLLED_BACK), "rolled-back");
 }
 
+/* Duty cycling keeps the VM stopped for pct% of each period, running for
+ * the rest, and never stops it for a whole period. */
+static void test_duty_cycle(void **state)
+{
+	assert_int_equal(qm_duty_cycle_next(30, true, 100), 30);
+	assert_int_equal(qm_duty_cycle_next(30, false, 100), 70);
+	assert_int_equal(qm_duty_cycle_next(0, true, 100), 0);
+	assert_int_equal(qm_duty_cycle_next(0, false, 100), 100);
+	assert_int_equal(qm_duty_cycle_next(150, true, 100), 99);
+	assert_int_equal(qm_duty_cycle_next(150, false, 100), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_phase_failures),
 		cmocka_unit_test(test_phase_refusals),
 		cmocka_unit_test(test_phase_enum_guard),
+		cmocka_unit_test(test_duty_cycle),
 	};
 	return cmocka_run_group_tests_name("/agent/engine-logic", tests, NULL,
 					   NULL);
