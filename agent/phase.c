@@ -37,54 +37,32 @@ static const char *const event_names[QM_EV__COUNT] = {
 };
 
 /*
- * Source table: [phase][event] = next phase, FAILURE, or NONE (refused).
- * Unlisted entries are 0 (= setup), so every row lists each event.
+ * Tables: [phase][event] = next phase, FAILURE, or NONE (refused). Each
+ * row lists every event, in enum order:
+ *   start-ok round-done gate-stop final-sent verified committed
+ *   fail cancel peer-lost resolved-ok resolved-back
  */
-#define ROW_BEFORE_SWITCHOVER(on_round, on_stop, on_sent, on_verified)      \
-	{ [QM_EV_START_OK] = NONE, [QM_EV_ROUND_DONE] = on_round,            \
-	  [QM_EV_GATE_STOP] = on_stop, [QM_EV_FINAL_SENT] = on_sent,         \
-	  [QM_EV_VERIFIED] = on_verified, [QM_EV_COMMITTED] = NONE,          \
-	  [QM_EV_FAIL] = FAILURE, [QM_EV_CANCEL] = QM_PHASE_CANCELLED,       \
-	  [QM_EV_PEER_LOST] = FAILURE, [QM_EV_RESOLVED_OK] = NONE,           \
-	  [QM_EV_RESOLVED_BACK] = NONE }
-
-#define ROW_FINAL                                                           \
-	{ NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE }
+#define ROW(so, rd, gs, fs, vf, cm, fl, cn, pl, rok, rbk) \
+	{ so, rd, gs, fs, vf, cm, fl, cn, pl, rok, rbk }
+#define N NONE
+#define CAN QM_PHASE_CANCELLED
+/* Before switchover: failures fail (or roll back), cancel cancels. */
+#define ROW_BEFORE(so, rd, gs, fs, vf) \
+	ROW(so, rd, gs, fs, vf, N, FAILURE, CAN, FAILURE, N, N)
+#define ROW_FINAL ROW(N, N, N, N, N, N, N, N, N, N, N)
 
 static const int source_table[QM_PHASE__COUNT][QM_EV__COUNT] = {
-	[QM_PHASE_SETUP] = {
-		[QM_EV_START_OK] = QM_PHASE_PRECOPY, [QM_EV_ROUND_DONE] = NONE,
-		[QM_EV_GATE_STOP] = NONE, [QM_EV_FINAL_SENT] = NONE,
-		[QM_EV_VERIFIED] = NONE, [QM_EV_COMMITTED] = NONE,
-		[QM_EV_FAIL] = FAILURE, [QM_EV_CANCEL] = QM_PHASE_CANCELLED,
-		[QM_EV_PEER_LOST] = FAILURE, [QM_EV_RESOLVED_OK] = NONE,
-		[QM_EV_RESOLVED_BACK] = NONE,
-	},
-	[QM_PHASE_PRECOPY] = ROW_BEFORE_SWITCHOVER(QM_PHASE_PRECOPY,
-						   QM_PHASE_STOP_COPY, NONE,
-						   NONE),
-	[QM_PHASE_STOP_COPY] = ROW_BEFORE_SWITCHOVER(NONE, NONE,
-						     QM_PHASE_VERIFY, NONE),
-	[QM_PHASE_VERIFY] = ROW_BEFORE_SWITCHOVER(NONE, NONE, NONE,
-						  QM_PHASE_SWITCHOVER),
+	[QM_PHASE_SETUP] = ROW_BEFORE(QM_PHASE_PRECOPY, N, N, N, N),
+	[QM_PHASE_PRECOPY] = ROW_BEFORE(N, QM_PHASE_PRECOPY,
+					QM_PHASE_STOP_COPY, N, N),
+	[QM_PHASE_STOP_COPY] = ROW_BEFORE(N, N, N, QM_PHASE_VERIFY, N),
+	[QM_PHASE_VERIFY] = ROW_BEFORE(N, N, N, N, QM_PHASE_SWITCHOVER),
 	/* COMMIT is out: a lost peer is in doubt, and a cancel is too late. */
-	[QM_PHASE_SWITCHOVER] = {
-		[QM_EV_START_OK] = NONE, [QM_EV_ROUND_DONE] = NONE,
-		[QM_EV_GATE_STOP] = NONE, [QM_EV_FINAL_SENT] = NONE,
-		[QM_EV_VERIFIED] = NONE, [QM_EV_COMMITTED] = QM_PHASE_COMPLETED,
-		[QM_EV_FAIL] = QM_PHASE_IN_DOUBT, [QM_EV_CANCEL] = NONE,
-		[QM_EV_PEER_LOST] = QM_PHASE_IN_DOUBT,
-		[QM_EV_RESOLVED_OK] = NONE, [QM_EV_RESOLVED_BACK] = NONE,
-	},
-	[QM_PHASE_IN_DOUBT] = {
-		[QM_EV_START_OK] = NONE, [QM_EV_ROUND_DONE] = NONE,
-		[QM_EV_GATE_STOP] = NONE, [QM_EV_FINAL_SENT] = NONE,
-		[QM_EV_VERIFIED] = NONE, [QM_EV_COMMITTED] = NONE,
-		[QM_EV_FAIL] = NONE, [QM_EV_CANCEL] = NONE,
-		[QM_EV_PEER_LOST] = NONE,
-		[QM_EV_RESOLVED_OK] = QM_PHASE_COMPLETED,
-		[QM_EV_RESOLVED_BACK] = QM_PHASE_ROLLED_BACK,
-	},
+	[QM_PHASE_SWITCHOVER] = ROW(N, N, N, N, N, QM_PHASE_COMPLETED,
+				    QM_PHASE_IN_DOUBT, N, QM_PHASE_IN_DOUBT,
+				    N, N),
+	[QM_PHASE_IN_DOUBT] = ROW(N, N, N, N, N, N, N, N, N,
+				  QM_PHASE_COMPLETED, QM_PHASE_ROLLED_BACK),
 	[QM_PHASE_COMPLETED] = ROW_FINAL,
 	[QM_PHASE_FAILED] = ROW_FINAL,
 	[QM_PHASE_CANCELLED] = ROW_FINAL,
@@ -94,35 +72,19 @@ static const int source_table[QM_PHASE__COUNT][QM_EV__COUNT] = {
 /*
  * Destination: the same phases, driven by what the source sends. Its VM
  * starts only on COMMIT (switchover -> completed); before that any failure
- * kills Qd, and "rolled-back" is the source's word, not the destination's.
- * A destination that loses the source after COMMIT arrived has run the VM:
+ * kills Qd, and "rolled-back" is the source's word, not the destination's
+ * (the caller passes source_paused = false, so FAILURE means failed). A
+ * destination that loses the source after COMMIT arrived has run the VM:
  * it completes. Before COMMIT it fails.
  */
 static const int dest_table[QM_PHASE__COUNT][QM_EV__COUNT] = {
-	[QM_PHASE_SETUP] = {
-		[QM_EV_START_OK] = QM_PHASE_PRECOPY, [QM_EV_ROUND_DONE] = NONE,
-		[QM_EV_GATE_STOP] = NONE, [QM_EV_FINAL_SENT] = NONE,
-		[QM_EV_VERIFIED] = NONE, [QM_EV_COMMITTED] = NONE,
-		[QM_EV_FAIL] = QM_PHASE_FAILED,
-		[QM_EV_CANCEL] = QM_PHASE_CANCELLED,
-		[QM_EV_PEER_LOST] = QM_PHASE_FAILED,
-		[QM_EV_RESOLVED_OK] = NONE, [QM_EV_RESOLVED_BACK] = NONE,
-	},
-	[QM_PHASE_PRECOPY] = ROW_BEFORE_SWITCHOVER(QM_PHASE_PRECOPY,
-						   QM_PHASE_STOP_COPY, NONE,
-						   NONE),
-	[QM_PHASE_STOP_COPY] = ROW_BEFORE_SWITCHOVER(NONE, NONE,
-						     QM_PHASE_VERIFY, NONE),
-	[QM_PHASE_VERIFY] = ROW_BEFORE_SWITCHOVER(NONE, NONE, NONE,
-						  QM_PHASE_SWITCHOVER),
-	[QM_PHASE_SWITCHOVER] = {
-		[QM_EV_START_OK] = NONE, [QM_EV_ROUND_DONE] = NONE,
-		[QM_EV_GATE_STOP] = NONE, [QM_EV_FINAL_SENT] = NONE,
-		[QM_EV_VERIFIED] = NONE, [QM_EV_COMMITTED] = QM_PHASE_COMPLETED,
-		[QM_EV_FAIL] = QM_PHASE_FAILED, [QM_EV_CANCEL] = NONE,
-		[QM_EV_PEER_LOST] = QM_PHASE_FAILED,
-		[QM_EV_RESOLVED_OK] = NONE, [QM_EV_RESOLVED_BACK] = NONE,
-	},
+	[QM_PHASE_SETUP] = ROW_BEFORE(QM_PHASE_PRECOPY, N, N, N, N),
+	[QM_PHASE_PRECOPY] = ROW_BEFORE(N, QM_PHASE_PRECOPY,
+					QM_PHASE_STOP_COPY, N, N),
+	[QM_PHASE_STOP_COPY] = ROW_BEFORE(N, N, N, QM_PHASE_VERIFY, N),
+	[QM_PHASE_VERIFY] = ROW_BEFORE(N, N, N, N, QM_PHASE_SWITCHOVER),
+	[QM_PHASE_SWITCHOVER] = ROW(N, N, N, N, N, QM_PHASE_COMPLETED,
+				    QM_PHASE_FAILED, N, QM_PHASE_FAILED, N, N),
 	[QM_PHASE_IN_DOUBT] = ROW_FINAL,
 	[QM_PHASE_COMPLETED] = ROW_FINAL,
 	[QM_PHASE_FAILED] = ROW_FINAL,
@@ -161,11 +123,13 @@ bool qm_phase_step(qm_side side, qm_phase cur, qm_event ev,
 		return qm_error_set(err, QM_ERR_STATE,
 				    "event %s not allowed in phase %s",
 				    qm_event_name(ev), qm_phase_name(cur));
+	/* Rolling back is the source's business. */
+	if (side == QM_SIDE_DEST)
+		source_paused = false;
 	if (to == FAILURE)
 		to = source_paused ? QM_PHASE_ROLLED_BACK : QM_PHASE_FAILED;
 	/* A cancel after the source was paused also rolls it back. */
-	if (to == QM_PHASE_CANCELLED && source_paused &&
-	    side == QM_SIDE_SOURCE)
+	if (to == QM_PHASE_CANCELLED && source_paused)
 		to = QM_PHASE_ROLLED_BACK;
 	*next = (qm_phase)to;
 	return true;

@@ -29,4 +29,25 @@
 		exit(QT_EXIT_SKIP);                                     \
 	} while (0)
 
+/* Number of /dev/shm files the launcher made for VMs of @name in this
+ * process (qmig-<name>-<pid>-*), to check nothing is left behind. */
+#include <dirent.h>
+#include <string.h>
+#include <unistd.h>
+static inline int qt_shm_files(const char *name)
+{
+	char prefix[128];
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir("/dev/shm");
+
+	snprintf(prefix, sizeof(prefix), "qmig-%s-%d-", name, (int)getpid());
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += !strncmp(de->d_name, prefix, strlen(prefix));
+	closedir(d);
+	return n;
+}
+
 #endif

@@ -13,23 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Count /dev/shm files this process created (qmig-<name>-<pid>-*). */
-static int shm_files(const char *name)
-{
-	char prefix[128];
-	struct dirent *de;
-	int n = 0;
-	DIR *d = opendir("/dev/shm");
-
-	snprintf(prefix, sizeof(prefix), "qmig-%s-%d-", name, (int)getpid());
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += !strncmp(de->d_name, prefix, strlen(prefix));
-	closedir(d);
-	return n;
-}
-
 /* Each test's VM lives in the fixture, so a failed assertion still stops
  * QEMU and removes its files. */
 static int vm_setup(void **state)
@@ -66,7 +49,7 @@ static void test_start_stop(void **state)
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(stat(vm->mem_path, &st), 0);
 	assert_int_equal(st.st_size, 64 << 20);
-	assert_int_equal(shm_files("lt-basic"), 1);
+	assert_int_equal(qt_shm_files("lt-basic"), 1);
 	strcpy(dir, vm->dir);
 	strcpy(ram, vm->mem_path);
 
@@ -74,7 +57,7 @@ static void test_start_stop(void **state)
 	assert_int_equal(kill(pid, 0), -1);
 	assert_int_not_equal(access(dir, F_OK), 0);
 	assert_int_not_equal(access(ram, F_OK), 0);
-	assert_int_equal(shm_files("lt-basic"), 0);
+	assert_int_equal(qt_shm_files("lt-basic"), 0);
 	ql_vm_stop(vm); /* twice is harmless */
 }
 
@@ -88,7 +71,7 @@ static void test_missing_kernel(void **state)
 	assert_false(ql_vm_start(&vm, &o, &err));
 	assert_int_equal(err.code, QM_ERR_IO);
 	assert_non_null(strstr(err.msg, "/nonexistent/k.elf"));
-	assert_int_equal(shm_files("lt-nokernel"), 0);
+	assert_int_equal(qt_shm_files("lt-nokernel"), 0);
 }
 
 /* QEMU that dies during start-up: the error carries QEMU's message and
@@ -104,7 +87,7 @@ static void test_qemu_dies_at_start(void **state)
 	assert_false(ql_vm_start(&vm, &o, &err));
 	assert_non_null(strstr(err.msg, "QEMU exited during start-up"));
 	assert_non_null(strstr(err.msg, "no-such-option"));
-	assert_int_equal(shm_files("lt-dies"), 0);
+	assert_int_equal(qt_shm_files("lt-dies"), 0);
 	assert_int_equal(vm.pid, 0);
 }
 

@@ -67,23 +67,6 @@ static int vm_teardown(void **state)
 	return 0;
 }
 
-/* /dev/shm files this process's VMs created (qmig-<name>-<pid>-*). */
-static int shm_files(void)
-{
-	char prefix[128];
-	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
-	int n = 0;
-
-	snprintf(prefix, sizeof(prefix), "qmig-%s-%d-", VM_NAME, (int)getpid());
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += !strncmp(de->d_name, prefix, strlen(prefix));
-	closedir(d);
-	return n;
-}
-
 static void check(bool ok, const qm_error *err)
 {
 	if (!ok)
@@ -358,7 +341,7 @@ static void test_quit(void **state)
 /* Nothing is left behind: no /dev/shm file, no child process. */
 static void test_nothing_left(void **state)
 {
-	assert_int_equal(shm_files(), 0);
+	assert_int_equal(qt_shm_files(VM_NAME), 0);
 	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
 }
 
