@@ -195,6 +195,7 @@ bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
 /* One parsed /proc/PID/maps line (exposed for unit tests). */
 typedef struct dl_map_entry {
 	uint64_t start, end;
+	uint64_t offset;         /* file offset of start */
 	unsigned dev_major, dev_minor;
 	uint64_t inode;
 	bool shared;
@@ -214,6 +215,13 @@ typedef struct dl_tracker_opts {
 	dl_tracker_kind kind;
 	int threads;              /* scan threads; 0 = number of online CPUs */
 	pid_t qemu_pid;           /* soft-dirty: the process mapping the RAM */
+	/* soft-dirty: stop (@stop true) or resume every writer of guest RAM
+	 * in qemu_pid (the agent: QMP stop/cont). Returns only once writes
+	 * have really ceased; if stopping fails it leaves QEMU running (no
+	 * resume follows). Called from the thread running the round.
+	 * Without it soft-dirty is refused (see the soft-dirty section). */
+	bool (*freeze)(void *opaque, bool stop, qm_error *err);
+	void *freeze_opaque;
 	/* If true (the default for a fresh destination), every page starts as
 	 * "sent as zero": round 0 then reports only pages with non-zero
 	 * content. If false, round 0 reports every page. */
@@ -300,10 +308,71 @@ uint64_t dl_tracker_memory_bytes(const dl_tracker *t);
 bool dl_measure_dirty_rate(const dl_ram *ram, const dl_tracker_opts *o,
 			   int ms, dl_round_stats *st, qm_error *err);
 
-/* ---- soft-dirty ---- */
+/* ---- soft-dirty ----
+ *
+ * The soft-dirty tracker asks the kernel which pages QEMU wrote since the
+ * last round instead of hashing all of RAM. Each region's virtual address
+ * range in QEMU is found in /proc/PID/maps (the shared mapping whose device
+ * and inode match the region's fd; a mapping split into several VMAs is
+ * followed piece by piece). A round k >= 1 then runs:
+ *
+ *   freeze(stop) -> read pagemap (one pread per DL_PM_WINDOW entries)
+ *                -> clear_refs "4" -> freeze(resume)
+ *                -> list extents -> hash candidates, compare holes with zero
+ *
+ * Candidates are the pages whose pagemap entry says soft-dirty, whose frame
+ * changed since the previous round (not present now and present before,
+ * or the other way round, or another PFN: a page punched out and faulted
+ * back in reads as zero without being written), and the pages reported
+ * dirty before and not since marked sent with a new hash (held back by the
+ * engine). Every other page of a data extent is known unchanged and is not
+ * read; hole pages are compared with the zero hash as in hash-scan. Round 0
+ * (and the round after a failed one) is a full hash-scan: soft-dirty bits
+ * say nothing about what the destination holds. It still reads pagemap and
+ * clears the bits first, so round 1 sees every write made after round 0
+ * started hashing.
+ *
+ * Races, and why this order:
+ *  - Reading pagemap and clearing the bits are two system calls; a write
+ *    between them sets a bit that the clear then wipes: the write would be
+ *    lost for good. Hence the freeze hook around both (CRIU freezes the
+ *    task for the same reason); the vCPUs are paused for the pagemap
+ *    read (2 MiB of entries per GiB of guest RAM) and the clear, not for
+ *    the hashing.
+ *  - A write after the clear sets the bit again: the page is a candidate
+ *    next round, whatever this round's hash saw. Pages are hashed after
+ *    the clear, so the hash never predates the bits it relies on.
+ *  - dl_tracker_mark_sent() must get the hash of bytes copied after the
+ *    round that reported the page started (never carry a copy across a
+ *    round): a later write then leaves a soft-dirty bit, an earlier one
+ *    would not.
+ *  - The extents are listed after the clear, so a hole filled before it
+ *    is read as data, and one filled after it is soft-dirty next round.
+ *
+ * What it cannot see, so where hash-scan must be used instead (the final
+ * verification catches any of these, at the cost of a resend):
+ *  - writes to guest RAM from another process's mapping (vhost-user
+ *    backends) or through pages pinned before the clear (VFIO): only
+ *    QEMU's own page tables are read;
+ *  - hugetlbfs backends: pagemap reports soft-dirty for hugetlb mappings
+ *    per mapping (VM_SOFTDIRTY), not per page; such regions are refused
+ *    at setup;
+ *  - a second user of clear_refs on the same QEMU (CRIU, another tracker):
+ *    the clears steal each other's bits.
+ * Cost to the guest: clear_refs write-protects every QEMU PTE, so the first
+ * write to each page after a round takes a minor fault.
+ *
+ * Without a freeze hook, a qemu_pid, kernel support (the probe), or with
+ * QMIG_SOFT_DIRTY=off, AUTO falls back to hash-scan with the reason in
+ * dl_tracker_fallback_reason() and SOFT_DIRTY is refused with it.
+ */
 
 #define DL_PM_SOFT_DIRTY_BIT 55
 #define DL_PM_PRESENT_BIT 63
+#define DL_PM_SWAPPED_BIT 62
+#define DL_PM_PFN_MASK ((1ULL << 55) - 1)
+#define DL_PM_WINDOW 4096         /* pagemap entries per pread (32 KiB) */
+#define DL_SD_MAX_SEGS 64         /* VMAs one region may be split into */
 
 typedef enum dl_softdirty_probe_result {
 	DL_SD_YES,      /* the kernel sets soft-dirty bits on shared memory */
@@ -316,5 +385,119 @@ typedef enum dl_softdirty_probe_result {
 dl_softdirty_probe_result dl_softdirty_probe(char *why, size_t why_len);
 /* Soft-dirty bit of one 64-bit /proc/PID/pagemap entry. */
 int dl_pagemap_soft_dirty(uint64_t entry);
+
+/* Counts from classifying pagemap entries. */
+typedef struct dl_pm_counts {
+	uint64_t entries;         /* entries classified */
+	uint64_t soft_dirty;      /* bit 55 set */
+	uint64_t moved;           /* frame changed since the previous read */
+	uint64_t present, swapped;
+	uint64_t reads;           /* read calls (pread on /proc/PID/pagemap) */
+} dl_pm_counts;
+
+/*
+ * dl_pagemap_classify: pure function over one window of @n pagemap entries.
+ * @tag[i] holds what was seen for page i at the previous read (0 = not
+ * present) and is updated. Page i is a candidate, and bit @bit0 + i of
+ * @cand is set, when its entry is soft-dirty or its tag changed; the bit is
+ * never cleared here. Counts are added to @c. Returns the candidates.
+ */
+uint64_t dl_pagemap_classify(const uint64_t *ent, size_t n, uint32_t *tag,
+			     uint64_t *cand, uint64_t bit0, dl_pm_counts *c);
+
+/* Reads @n entries for virtual pages from @vpage into @buf; returns the
+ * entries read (may be short, never 0 unless an error), or -errno. */
+typedef long (*dl_pm_read_fn)(void *opaque, uint64_t *buf, size_t n,
+			      uint64_t vpage);
+
+/*
+ * dl_pagemap_scan: read the entries of virtual pages [@vpage, @vpage + @n)
+ * in windows of @window entries (one @rd call per window unless a read
+ * comes back short) into @buf (@window entries) and classify them as
+ * dl_pagemap_classify() does, @tag[0] and bit @bit0 standing for @vpage.
+ * Errors: a failing or empty read, naming the virtual address.
+ */
+bool dl_pagemap_scan(dl_pm_read_fn rd, void *opaque, uint64_t vpage,
+		     uint64_t n, uint64_t *buf, size_t window, uint32_t *tag,
+		     uint64_t *cand, uint64_t bit0, dl_pm_counts *c,
+		     qm_error *err);
+
+/* Where part of a region is mapped: region pages [page, page + npages) at
+ * virtual address @vaddr of the QEMU process. */
+typedef struct dl_map_seg {
+	uint64_t vaddr, page, npages;
+} dl_map_seg;
+
+/*
+ * dl_maps_find: in the text of /proc/PID/maps, find the shared mappings of
+ * the file with device @dev_major:@dev_minor and inode @ino, and return how
+ * they cover file pages [0, @npages) as segments sorted by page (at most
+ * @max). Private mappings of the file are ignored (guest writes through
+ * them never reach the file). Returns the number of segments, or -1 with
+ * *err: not mapped shared (QM_ERR_NOTFOUND), part of the file not mapped
+ * or mapped twice, naming the pages (QM_ERR_UNSUPPORTED), more than @max
+ * pieces (QM_ERR_TOO_BIG).
+ */
+int dl_maps_find(const char *maps, unsigned dev_major, unsigned dev_minor,
+		 uint64_t ino, uint64_t npages, dl_map_seg *out, int max,
+		 qm_error *err);
+
+/* Per-round figures of the soft-dirty tracker (the last round's). */
+typedef struct dl_sd_stats {
+	dl_pm_counts pm;          /* from this round's pagemap read */
+	uint64_t stale;           /* held-back pages re-checked */
+	uint64_t candidates;      /* pages the round had to look at */
+	bool full;                /* the round was a full hash-scan */
+	bool pfn_hidden;          /* pagemap shows no PFNs (no CAP_SYS_ADMIN):
+				   * only present/absent changes are seen */
+	int64_t freeze_ns;        /* writers stopped: pagemap read + clear */
+} dl_sd_stats;
+
+/* Fill @out for a soft-dirty tracker; false (and @out untouched) for any
+ * other tracker. */
+bool dl_tracker_softdirty_stats(const dl_tracker *t, dl_sd_stats *out);
+
+/* ---- destination placement (NUMA) ----
+ *
+ * The destination creates its backend file (DL_MAP_CREATE | DL_MAP_WRITE),
+ * then binds each region to the guest NUMA node's host node before any page
+ * of it is allocated: a memory policy moves no page that already exists.
+ *
+ *  - tmpfs and memfd: the policy is stored with the file (shmem shared
+ *    policy), so pages the destination QEMU allocates later through its own
+ *    mapping follow it too.
+ *  - hugetlbfs: the policy belongs to the agent's mapping only; pages the
+ *    agent writes land on the node, pages QEMU allocates itself follow
+ *    QEMU's policy (give the memory backend host-nodes= and policy=bind).
+ *
+ * A host with one node, or a kernel without NUMA: binding to node 0 does
+ * nothing and succeeds (the reason is logged once per call); any other node
+ * is an error naming the nodes that exist.
+ */
+
+enum {
+	/* MPOL_PREFERRED instead of MPOL_BIND: allocate elsewhere when the
+	 * node is full rather than fail the guest's page fault (SIGBUS). */
+	DL_BIND_PREFERRED = 1 << 0,
+};
+
+/*
+ * dl_ram_bind_node: set the memory policy of region @region (index into
+ * ram->regions) to host node @node (MPOL_BIND, or MPOL_PREFERRED with
+ * DL_BIND_PREFERRED). Call before the first touch; pages already allocated
+ * stay where they are (logged with their count).
+ * Errors: QM_ERR_INVAL (no such region, node out of range or without
+ * memory, naming the node and the nodes that have memory), QM_ERR_IO
+ * (mbind failed).
+ */
+bool dl_ram_bind_node(dl_ram *ram, int region, int node, unsigned flags,
+		      qm_error *err);
+
+/*
+ * dl_ram_page_node: the host node holding @page (move_pages() query), or
+ * -errno: -ENOENT when the page is not allocated or not mapped in this
+ * process, -EINVAL when @page is out of range.
+ */
+int dl_ram_page_node(const dl_ram *ram, uint64_t page);
 
 #endif /* QMIG_DIRTYLOG_H */

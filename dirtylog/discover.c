@@ -47,31 +47,6 @@ const char *dl_backend_kind_name(dl_backend_kind k)
 	}
 }
 
-bool dl_parse_maps_line(const char *line, dl_map_entry *out)
-{
-	unsigned long long start, end, off, ino;
-	char perms[8];
-	int path_at = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms,
-		   &off, &out->dev_major, &out->dev_minor, &ino, &path_at) < 7)
-		return false;
-	out->start = start;
-	out->end = end;
-	out->inode = ino;
-	out->shared = perms[3] == 's';
-	if (path_at > 0) {
-		size_t n = strcspn(line + path_at, "\n");
-
-		if (n >= sizeof(out->path))
-			n = sizeof(out->path) - 1;
-		memcpy(out->path, line + path_at, n);
-		out->path[n] = '\0';
-	}
-	return true;
-}
-
 /* Find QEMU's shared mapping of @size bytes matching @want (by inode when
  * want->inode != 0, else by path). Returns the number of matches (0..n);
  * *out holds the first. */

@@ -19,6 +19,9 @@ typedef struct dl_tracker_ops {
 	bool (*round)(dl_tracker *t, unsigned flags, dl_scan_counts *c,
 		      qm_error *err);
 	void (*destroy)(dl_tracker *t);
+	/* Optional: dl_tracker_mark_sent() changed page's sent hash from
+	 * @old to @now. May run on several threads for distinct pages. */
+	void (*sent)(dl_tracker *t, uint64_t page, dl_hash old, dl_hash now);
 } dl_tracker_ops;
 
 struct dl_tracker {
@@ -36,6 +39,7 @@ struct dl_tracker {
 	int64_t last_start_ns;
 	char fallback[256];
 	void *impl;             /* per-implementation state */
+	uint64_t impl_bytes;    /* per-page state the implementation holds */
 	/* Allocated extents per region, rebuilt at the start of each round. */
 	dl_extent *ext[DL_MAX_REGIONS];
 	size_t next[DL_MAX_REGIONS];
@@ -43,6 +47,13 @@ struct dl_tracker {
 
 void dl_check_page(dl_tracker *t, dl_scan_counts *c, uint64_t p, dl_hash now,
 		   unsigned flags);
+/* List every region's allocated extents (once per round, by the ops). */
+bool dl_refresh_extents(dl_tracker *t, qm_error *err);
+/* Scan all pages with t->threads threads: holes compared with the zero hash,
+ * data pages hashed and checked, except that with @only non-NULL a data
+ * page whose bit is clear there is skipped as known unchanged. */
+void dl_scan_pages(dl_tracker *t, unsigned flags, const uint64_t *only,
+		   dl_scan_counts *c);
 bool dl_choose_ops(dl_tracker *t, const dl_tracker_opts *o, qm_error *err);
 /* softdirty.c: set t->ops to the soft-dirty tracker if it can work for @o;
  * otherwise false with the reason in @why. */

@@ -52,6 +52,7 @@ void dl_check_page(dl_tracker *t, dl_scan_counts *c, uint64_t p, dl_hash now,
 typedef struct scan_job {
 	dl_tracker *t;
 	unsigned flags;
+	const uint64_t *only;   /* candidate filter, NULL = every data page */
 	atomic_uint_fast64_t next_chunk;
 	uint64_t nchunks;
 	dl_scan_counts total;
@@ -75,9 +76,26 @@ static size_t first_extent_after(const dl_tracker *t, int ri, uint64_t p)
 	return lo;
 }
 
-static void scan_region_part(dl_tracker *t, int ri, uint64_t from,
-			     uint64_t to, unsigned flags, dl_scan_counts *c)
+/* Next page in [p, end) whose bit is set in @only (global numbering offset
+ * by @base), or @end. Skips clear words 64 pages at a time. */
+static uint64_t next_candidate(const uint64_t *only, uint64_t base,
+			       uint64_t p, uint64_t end)
 {
+	while (p < end) {
+		uint64_t g = base + p, w = only[g / 64] >> (g % 64);
+
+		if (w)
+			return QM_MIN(p + (uint64_t)__builtin_ctzll(w), end);
+		p += 64 - g % 64;
+	}
+	return end;
+}
+
+static void scan_region_part(dl_tracker *t, int ri, uint64_t from,
+			     uint64_t to, const scan_job *job,
+			     dl_scan_counts *c)
+{
+	unsigned flags = job->flags;
 	const dl_region *r = &t->ram->regions[ri];
 	size_t k = first_extent_after(t, ri, from);
 	uint64_t p = from, ds, de;
@@ -96,8 +114,15 @@ static void scan_region_part(dl_tracker *t, int ri, uint64_t from,
 		for (; p < ds; p++)
 			dl_check_page(t, c, r->first_page + p, t->h->zero, flags);
 		for (; p < de; p++) {
-			const uint8_t *pg = r->base + (p << DL_PAGE_SHIFT);
+			const uint8_t *pg;
 
+			if (job->only) {
+				p = next_candidate(job->only, r->first_page, p,
+						   de);
+				if (p == de)
+					break;
+			}
+			pg = r->base + (p << DL_PAGE_SHIFT);
 			c->scanned++;
 			dl_check_page(t, c, r->first_page + p,
 				      dl_hash_page(t->h, pg), flags);
@@ -105,9 +130,10 @@ static void scan_region_part(dl_tracker *t, int ri, uint64_t from,
 	}
 }
 
-static void scan_chunk(dl_tracker *t, uint64_t chunk, unsigned flags,
-		      dl_scan_counts *c)
+static void scan_chunk(const scan_job *job, uint64_t chunk,
+		       dl_scan_counts *c)
 {
+	dl_tracker *t = job->t;
 	uint64_t s = chunk * DL_CHUNK_PAGES;
 	uint64_t e = QM_MIN(s + DL_CHUNK_PAGES, t->npages);
 
@@ -118,7 +144,7 @@ static void scan_chunk(dl_tracker *t, uint64_t chunk, unsigned flags,
 		if (re <= s || rs >= e)
 			continue;
 		scan_region_part(t, i, QM_MAX(s, rs) - rs, QM_MIN(e, re) - rs,
-				 flags, c);
+				 job, c);
 	}
 }
 
@@ -129,7 +155,7 @@ static void *scan_worker(void *arg)
 	uint64_t chunk;
 
 	while ((chunk = atomic_fetch_add(&job->next_chunk, 1)) < job->nchunks)
-		scan_chunk(job->t, chunk, job->flags, &c);
+		scan_chunk(job, chunk, &c);
 	pthread_mutex_lock(&job->lock);
 	job->total.scanned += c.scanned;
 	job->total.holes += c.holes;
@@ -140,11 +166,11 @@ static void *scan_worker(void *arg)
 }
 
 /* Scan all chunks with t->threads threads (the calling thread is one). */
-static bool hash_scan_round(dl_tracker *t, unsigned flags, dl_scan_counts *c,
-			    qm_error *err)
+void dl_scan_pages(dl_tracker *t, unsigned flags, const uint64_t *only,
+		   dl_scan_counts *c)
 {
 	pthread_t tids[DL_MAX_THREADS];
-	scan_job job = { .t = t, .flags = flags };
+	scan_job job = { .t = t, .flags = flags, .only = only };
 	int started = 0;
 
 	job.nchunks = (t->npages + DL_CHUNK_PAGES - 1) / DL_CHUNK_PAGES;
@@ -164,6 +190,14 @@ static bool hash_scan_round(dl_tracker *t, unsigned flags, dl_scan_counts *c,
 		pthread_join(tids[i], NULL);
 	pthread_mutex_destroy(&job.lock);
 	*c = job.total;
+}
+
+static bool hash_scan_round(dl_tracker *t, unsigned flags, dl_scan_counts *c,
+			    qm_error *err)
+{
+	if (!dl_refresh_extents(t, err))
+		return false;
+	dl_scan_pages(t, flags, NULL, c);
 	return true;
 }
 
@@ -281,7 +315,7 @@ static void free_extents(dl_tracker *t)
 
 /* One sequential extent walk per region per round; the scan workers then
  * look extents up instead of asking the kernel per chunk. */
-static bool refresh_extents(dl_tracker *t, qm_error *err)
+bool dl_refresh_extents(dl_tracker *t, qm_error *err)
 {
 	free_extents(t);
 	for (int i = 0; i < t->ram->nregions; i++) {
@@ -303,7 +337,7 @@ bool dl_tracker_round(dl_tracker *t, unsigned flags, dl_round_stats *st,
 	dl_scan_counts c = { 0 };
 
 	memset(t->dirty, 0, t->nwords * sizeof(*t->dirty));
-	if (!refresh_extents(t, err) || !t->ops->round(t, flags, &c, err))
+	if (!t->ops->round(t, flags, &c, err))
 		return false;
 	memset(st, 0, sizeof(*st));
 	st->round = t->round;
@@ -369,8 +403,14 @@ bool dl_tracker_next_run(const dl_tracker *t, uint64_t *cursor,
 
 void dl_tracker_mark_sent(dl_tracker *t, uint64_t page, dl_hash h)
 {
-	if (page < t->npages)
-		t->sent[page] = h;
+	dl_hash old;
+
+	if (page >= t->npages)
+		return;
+	old = t->sent[page];
+	t->sent[page] = h;
+	if (t->ops->sent)
+		t->ops->sent(t, page, old, h);
 }
 
 dl_hash dl_tracker_sent_hash(const dl_tracker *t, uint64_t page)
@@ -410,7 +450,7 @@ uint64_t dl_tracker_memory_bytes(const dl_tracker *t)
 {
 	return t->npages * (sizeof(*t->sent) + sizeof(*t->count) +
 			    sizeof(*t->hist) + sizeof(*t->last)) +
-	       t->nwords * sizeof(*t->dirty);
+	       t->nwords * sizeof(*t->dirty) + t->impl_bytes;
 }
 
 bool dl_measure_dirty_rate(const dl_ram *ram, const dl_tracker_opts *o,
@@ -428,6 +468,9 @@ bool dl_measure_dirty_rate(const dl_ram *ram, const dl_tracker_opts *o,
 	if (!dl_hasher_init_random(&h, seed, err))
 		return false;
 	mo.assume_dest_zero = true;
+	/* A soft-dirty tracker here would clear the bits a migration's own
+	 * soft-dirty tracker of the same QEMU relies on. */
+	mo.kind = DL_TRACKER_HASH_SCAN;
 	t = dl_tracker_new(ram, &h, &mo, err);
 	if (!t)
 		return false;

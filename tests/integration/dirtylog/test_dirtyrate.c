@@ -192,24 +192,26 @@ static void *measure_thread(void *arg)
 	return NULL;
 }
 
-static void qemu_dirty_rate(fx *f, qmp_dirty_rate_info *info)
+/* QEMU's own measurement; false with *err on failure (no fail_msg here:
+ * the caller must join its measuring thread first). */
+static bool qemu_dirty_rate(fx *f, qmp_dirty_rate_info *info, qm_error *err)
 {
-	qm_error err = QM_ERROR_INIT;
 	json_object *args = json_object_new_object();
 
 	json_object_object_add(args, "calc-time", json_object_new_int(2));
 	json_object_object_add(args, "sample-pages",
 			       json_object_new_int(16384));
-	if (!qmp_call_ok(f->q, "calc-dirty-rate", args, 5000, &err))
-		fail_msg("%s", err.msg);
+	if (!qmp_call_ok(f->q, "calc-dirty-rate", args, 5000, err))
+		return false;
 	for (int i = 0; i < 100; i++) {
-		if (!qmp_query_dirty_rate(f->q, info, &err))
-			fail_msg("%s", err.msg);
+		if (!qmp_query_dirty_rate(f->q, info, err))
+			return false;
 		if (info->has_dirty_rate)
-			return;
+			return true;
 		usleep(100 * 1000);
 	}
-	fail_msg("calc-dirty-rate did not finish: %s", info->status_str);
+	return qm_error_set(err, QM_ERR_TIMEOUT, "calc-dirty-rate did not "
+			    "finish: %s", info->status_str);
 }
 
 /* The measured rate matches the configured rate and QEMU's measurement of
@@ -224,9 +226,16 @@ static void test_rate_vs_config_and_qemu(void **state)
 
 	start_guest(f, "seq");
 	j.ram = &f->ram;
+	qm_error err = QM_ERROR_INIT;
+	bool qemu_ok;
+
 	assert_int_equal(pthread_create(&tid, NULL, measure_thread, &j), 0);
-	qemu_dirty_rate(f, &qi);
+	qemu_ok = qemu_dirty_rate(f, &qi, &err);
+	/* Joined before any failure: the thread reads the guest's RAM, which
+	 * teardown unmaps. */
 	pthread_join(tid, NULL);
+	if (!qemu_ok)
+		fail_msg("%s", err.msg);
 	if (!j.ok)
 		fail_msg("%s", j.err.msg);
 	ours = j.st.dirty_pages_per_s;

@@ -10,8 +10,9 @@ static void test_file_line(void **state)
 {
 	dl_map_entry e;
 
-	assert_true(dl_parse_maps_line("7f2bf3fff000-7f2c03fff000 rw-s 00000000 "
+	assert_true(dl_parse_maps_line("7f2bf3fff000-7f2c03fff000 rw-s 00200000 "
 				       "00:1a 1194     /dev/shm/vm.ram\n", &e));
+	assert_int_equal(e.offset, 0x200000);
 	assert_int_equal(e.start, 0x7f2bf3fff000ULL);
 	assert_int_equal(e.end, 0x7f2c03fff000ULL);
 	assert_int_equal(e.dev_major, 0);
@@ -45,6 +46,8 @@ static void test_garbage(void **state)
 	assert_false(dl_parse_maps_line("", &e));
 	assert_false(dl_parse_maps_line("not a maps line", &e));
 	assert_false(dl_parse_maps_line("1000-2000 rw-s 0 00:01", &e));
+	assert_false(dl_parse_maps_line("2000-1000 rw-s 0 00:01 7 /x", &e));
+	assert_false(dl_parse_maps_line("1000-2000 rw-sx 0 00:01 7 /x", &e));
 }
 
 int main(void)
