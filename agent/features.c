@@ -55,3 +55,22 @@ void agent_features_print(const agent_features *f, int fd)
 		f->io_uring_why);
 	dprintf(fd, "numa-nodes: %d\n", f->numa_nodes);
 }
+
+json_object *agent_features_to_json(const agent_features *f)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "kvm", json_object_new_boolean(f->kvm));
+	json_object_object_add(o, "kvm_reason",
+			       json_object_new_string(f->kvm_why));
+	json_object_object_add(o, "soft_dirty",
+			       json_object_new_boolean(f->soft_dirty));
+	json_object_object_add(o, "soft_dirty_reason",
+			       json_object_new_string(f->soft_dirty_why));
+	json_object_object_add(o, "io_uring",
+			       json_object_new_boolean(f->io_uring));
+	json_object_object_add(o, "send_zc", json_object_new_boolean(f->send_zc));
+	json_object_object_add(o, "numa_nodes",
+			       json_object_new_int(f->numa_nodes));
+	return o;
+}

@@ -2,11 +2,11 @@
 /*
  * qmigd: the per-host migration agent.
  *
+ *   qmigd --state-dir DIR --rpc unix:PATH|tcp:HOST:PORT
+ *         [--peer-listen HOST:PORT] [--psk-file FILE] [--token-file FILE]
+ *         [--qemu PATH] [--max-migrations N] [--config FILE]
  *   qmigd --version
  *   qmigd --probe      print what this host supports and exit
- *
- * The JSON-RPC service (--state-dir, --rpc, --peer-listen, --psk-file)
- * arrives with the migration engine.
  */
 #include "agent/agent.h"
 
@@ -16,7 +16,11 @@
 
 int main(int argc, char **argv)
 {
+	qm_error err = QM_ERROR_INIT;
 	agent_features f;
+	agent_config c;
+	agent *a;
+	bool ok;
 
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf("qmigd %s\n", QMIG_VERSION_STRING);
@@ -27,6 +31,20 @@ int main(int argc, char **argv)
 		agent_features_print(&f, STDOUT_FILENO);
 		return 0;
 	}
-	fprintf(stderr, "usage: qmigd --version | --probe\n");
-	return 2;
+	if (!agent_config_parse(&c, argc, argv, &err)) {
+		fprintf(stderr, "qmigd: %s\n", err.msg);
+		return 2;
+	}
+	a = agent_new(&c, &err);
+	if (!a) {
+		fprintf(stderr, "qmigd: %s\n", err.msg);
+		return 1;
+	}
+	ok = agent_run(a, &err);
+	agent_free(a);
+	if (!ok) {
+		fprintf(stderr, "qmigd: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
 }

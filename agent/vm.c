@@ -62,8 +62,11 @@ static bool check_running(agent_vm *vm, qm_error *err)
 static bool attach_steps(agent_vm *vm, pid_t pid, int timeout_ms,
 			 qm_error *err)
 {
+	/* QEMU is already running: a socket that is not there now will not
+	 * appear, so do not wait the whole timeout for it. */
 	vm->q = qmp_conn_new(err);
-	if (!vm->q || !qmp_connect(vm->q, vm->qmp_addr, timeout_ms, err) ||
+	if (!vm->q ||
+	    !qmp_connect(vm->q, vm->qmp_addr, QM_MIN(timeout_ms, 1000), err) ||
 	    !qmp_wait_ready(vm->q, timeout_ms, err))
 		return false;
 	vm->pid = pid > 0 ? pid : qmp_peer_pid(vm->q);

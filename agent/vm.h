@@ -39,6 +39,8 @@ typedef struct agent_vm {
 	int nvcpus;
 	char status[QMP_ENUM_STR_MAX];   /* run state at attach / last seen */
 	bool busy;                       /* a migration owns it */
+	bool watched;                    /* its QMP fd is on the agent loop */
+	struct agent *owner;
 	bool lost;                       /* QMP connection gone (QEMU died?) */
 	char lost_why[QM_ERROR_MSG_MAX];
 } agent_vm;

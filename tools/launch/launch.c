@@ -3,7 +3,7 @@
  * launch: start and stop QEMU for the test guest. See launch.h.
  */
 #define LOG_PREFIX "launch"
-#include "tools/launch/launch.h"
+#include "tools/launch/launch-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +24,6 @@
 #endif
 
 #define ARGV_MAX 96
-#define STOP_GRACE_MS 5000
 
 /* ---- probes ---- */
 
@@ -254,12 +253,12 @@ static bool make_files(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 
 /* ---- process ---- */
 
-static void child_exec(ql_vm *vm)
+void ql__exec_logged(char *const *argv, const char *log_path)
 {
 	int null = open("/dev/null", O_RDONLY);
-	int log = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
-	/* Dies with the thread that launched it: no stray QEMU after a
+	/* Dies with the thread that launched it: no stray process after a
 	 * crashed test. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (null < 0 || log < 0)
@@ -268,12 +267,12 @@ static void child_exec(ql_vm *vm)
 	dup2(log, STDOUT_FILENO);
 	dup2(log, STDERR_FILENO);
 	closefrom(3);
-	execv(vm->argv[0], vm->argv);
-	dprintf(STDERR_FILENO, "exec %s: %s\n", vm->argv[0], strerror(errno));
+	execv(argv[0], argv);
+	dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
-static void log_tail(const char *path, char *out, size_t len)
+void ql__log_tail(const char *path, char *out, size_t len)
 {
 	char buf[2048];
 	ssize_t n;
@@ -333,7 +332,7 @@ out:
 	return ok;
 }
 
-static void sleep_ms(int ms)
+void ql__sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -347,14 +346,14 @@ static bool wait_ready(ql_vm *vm, int timeout_ms, qm_error *err)
 
 	while (qm_now_ms() < deadline) {
 		if (!ql_vm_alive(vm)) {
-			log_tail(vm->log_path, tail, sizeof(tail));
+			ql__log_tail(vm->log_path, tail, sizeof(tail));
 			return qm_error_set(err, QM_ERR_IO,
 					    "QEMU exited during start-up: %s",
 					    tail[0] ? tail : "(no output)");
 		}
 		if (qmp_greets(vm->qmp_path))
 			return true;
-		sleep_ms(5);
+		ql__sleep_ms(5);
 	}
 	return qm_error_set(err, QM_ERR_TIMEOUT,
 			    "QEMU's QMP socket %s not ready after %d ms",
@@ -395,7 +394,7 @@ bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 		goto fail;
 	}
 	if (vm->pid == 0)
-		child_exec(vm);
+		ql__exec_logged(vm->argv, vm->log_path);
 	if (!wait_ready(vm, o->start_timeout_ms ? o->start_timeout_ms : 10000,
 			err))
 		goto fail;
@@ -425,25 +424,31 @@ bool ql_vm_alive(ql_vm *vm)
 	return false;
 }
 
+int ql__stop_pid(pid_t pid)
+{
+	int64_t deadline = qm_now_ms() + STOP_GRACE_MS;
+	int status = -1;
+
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (qm_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		ql__sleep_ms(5);
+	}
+	return status;
+}
+
 int ql_vm_stop(ql_vm *vm)
 {
 	int status = -1;
-	int64_t deadline;
 
-	if (vm->pid > 0) {
-		kill(vm->pid, SIGTERM);
-		deadline = qm_now_ms() + STOP_GRACE_MS;
-		while (waitpid(vm->pid, &status, WNOHANG) == 0) {
-			if (qm_now_ms() > deadline) {
-				kill(vm->pid, SIGKILL);
-				waitpid(vm->pid, &status, 0);
-				break;
-			}
-			sleep_ms(5);
-		}
-	} else if (vm->exited) {
+	if (vm->pid > 0)
+		status = ql__stop_pid(vm->pid);
+	else if (vm->exited)
 		status = vm->wait_status;
-	}
 	vm->pid = 0;
 	remove_files(vm);
 	argv_free(vm->argv);

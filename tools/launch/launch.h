@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * launch: start QEMU for the test guest, the way the tests, the demo and
- * the benchmarks need it, and tear it down without leaving anything behind.
+ * launch: start QEMU for the test guest (and qmigd), the way the tests,
+ * the demo and the benchmarks need it, and tear it down without leaving
+ * anything behind.
  *
  * What a started VM looks like:
  *
@@ -103,5 +104,34 @@ const char *ql_guest_kernel(void);
 /* Path of the QEMU binary (QMIG_QEMU env overrides qemu-system-x86_64);
  * NULL if it cannot be found in PATH. */
 const char *ql_qemu_binary(void);
+
+/* ---- qmigd, for tests, the demo and the benchmarks ---- */
+
+typedef struct ql_agent {
+	pid_t pid;
+	char dir[QL_PATH_MAX];       /* temp dir: state/, rpc.sock, qmigd.log */
+	char rpc[QL_PATH_MAX + 8];   /* "unix:DIR/rpc.sock" */
+	char state_dir[QL_PATH_MAX];
+	char log_path[QL_PATH_MAX];
+	bool exited;
+	int wait_status;
+} ql_agent;
+
+/*
+ * ql_agent_start: run qmigd (QMIG_QMIGD env, else the built one) with a
+ * fresh state dir and a unix RPC socket in a temp dir, plus @extra_args
+ * (NULL-terminated, may be NULL), and wait until the socket accepts.
+ * PR_SET_PDEATHSIG as for QEMU. On failure the log's tail is in *err.
+ */
+bool ql_agent_start(ql_agent *a, const char *name,
+		    const char *const *extra_args, qm_error *err);
+/* SIGTERM, wait up to 5 s, SIGKILL; remove the temp dir (unless
+ * QMIG_KEEP). Returns the wait status (-1 if it never ran). */
+int ql_agent_stop(ql_agent *a);
+/* SIGKILL now (a crash, for fault tests); files are kept for a restart. */
+void ql_agent_kill(ql_agent *a);
+bool ql_agent_alive(ql_agent *a);
+/* Path of the qmigd binary. */
+const char *ql_qmigd_binary(void);
 
 #endif /* QMIG_LAUNCH_H */

@@ -1,48 +1,55 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qmigctl: command-line client of qmig.
+ * qmigctl: command-line client of qmigd's JSON-RPC API (docs/API.md).
  *
- *   qmigctl qmp SOCKET COMMAND ['{"json": "arguments"}']
- *       Run one QMP command against a QEMU monitor socket (unix path,
- *       unix:PATH or tcp:HOST:PORT) and print its result as JSON.
- *   qmigctl status SOCKET
- *       Print the VM's run state (query-status) in one line.
+ *   qmigctl [--rpc ADDR] [--token-file F] [--json] COMMAND ...
+ *     info                      agent version and host capabilities
+ *     attach NAME QMP [PID]     attach to a running QEMU
+ *     list                      attached VMs
+ *     detach NAME
+ *     measure NAME [SECONDS]    dirty rate of a VM's memory
+ *     call METHOD [JSON]        any method, raw
+ *   qmigctl qmp SOCKET COMMAND [JSON-ARGS]
+ *       one QMP command straight to a QEMU monitor (no agent)
  *
- * The JSON-RPC commands for the agent (attach, migrate, status, cancel,
- * measure, info) arrive with qmigd's API.
+ * ADDR defaults to $QMIG_RPC, else unix:/run/qmig/qmigd.sock. --json
+ * prints the result as JSON for scripts; errors go to stderr with exit
+ * status 1 (2 for bad usage).
  */
+#include "agent/rpc.h"
 #include "qmp/qmp.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TIMEOUT_MS 10000
+#define DEFAULT_RPC "unix:/run/qmig/qmigd.sock"
+
+typedef struct opts {
+	const char *rpc;
+	const char *token_file;
+	bool json;
+} opts;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: qmigctl qmp SOCKET COMMAND [JSON-ARGS]\n"
-		   "       qmigctl status SOCKET\n");
+	fprintf(f,
+		"usage: qmigctl [--rpc ADDR] [--token-file F] [--json] COMMAND\n"
+		"  info | list | attach NAME QMP [PID] | detach NAME\n"
+		"  measure NAME [SECONDS] | call METHOD [JSON]\n"
+		"  qmp SOCKET COMMAND [JSON-ARGS]\n");
 }
 
-static qmp_conn *open_qmp(const char *addr)
-{
-	qm_error err = QM_ERROR_INIT;
-	qmp_conn *c = qmp_conn_new(&err);
-
-	if (!c || !qmp_connect(c, addr, TIMEOUT_MS, &err) ||
-	    !qmp_wait_ready(c, TIMEOUT_MS, &err)) {
-		fprintf(stderr, "qmigctl: %s: %s\n", addr, err.msg);
-		qmp_conn_free(c);
-		return NULL;
-	}
-	return c;
-}
+/* ---- direct QMP ---- */
 
 static int cmd_qmp(const char *addr, const char *cmd, const char *args_json)
 {
 	qm_error err = QM_ERROR_INIT;
-	json_object *args = NULL, *ret;
-	qmp_conn *c;
+	json_object *args = NULL, *ret = NULL;
+	qmp_conn *c = NULL;
 
 	if (args_json) {
 		args = json_tokener_parse(args_json);
@@ -53,53 +60,203 @@ static int cmd_qmp(const char *addr, const char *cmd, const char *args_json)
 			return 2;
 		}
 	}
-	c = open_qmp(addr);
-	if (!c) {
+	c = qmp_conn_new(&err);
+	if (c && qmp_connect(c, addr, TIMEOUT_MS, &err) &&
+	    qmp_wait_ready(c, TIMEOUT_MS, &err))
+		ret = qmp_call(c, cmd, args, TIMEOUT_MS, &err);
+	else
 		json_object_put(args);
-		return 1;
-	}
-	ret = qmp_call(c, cmd, args, TIMEOUT_MS, &err);
+	qmp_conn_free(c);
 	if (!ret) {
 		fprintf(stderr, "qmigctl: %s: %s\n", cmd, err.msg);
-		qmp_conn_free(c);
 		return 1;
 	}
 	printf("%s\n", json_object_to_json_string_ext(ret,
 						      JSON_C_TO_STRING_PRETTY));
 	json_object_put(ret);
-	qmp_conn_free(c);
 	return 0;
 }
 
-static int cmd_status(const char *addr)
+/* ---- agent calls ---- */
+
+static rpc_client *connect_agent(const opts *o, qm_error *err)
+{
+	char token[RPC_TOKEN_MAX + 2] = "";
+	rpc_client *cl = rpc_client_connect(o->rpc, TIMEOUT_MS, err);
+	FILE *f;
+
+	if (!cl || !o->token_file)
+		return cl;
+	f = fopen(o->token_file, "re");
+	if (!f) {
+		qm_error_errno(err, errno, "token file %s", o->token_file);
+		rpc_client_free(cl);
+		return NULL;
+	}
+	if (!fgets(token, sizeof(token), f))
+		token[0] = '\0';
+	fclose(f);
+	token[strcspn(token, "\r\n")] = '\0';
+	if (!rpc_client_login(cl, token, TIMEOUT_MS, err)) {
+		rpc_client_free(cl);
+		return NULL;
+	}
+	return cl;
+}
+
+static void print_vm(json_object *v)
+{
+	json_object *x;
+
+	printf("%-16s %-10s pid %-7s %6lld MiB  tracker %s%s\n",
+	       json_object_get_string(json_object_object_get(v, "name")),
+	       json_object_get_string(json_object_object_get(v, "status")),
+	       json_object_get_string(json_object_object_get(v, "pid")),
+	       (long long)(json_object_get_int64(
+			json_object_object_get(v, "ram_bytes")) >> 20),
+	       json_object_get_string(json_object_object_get(v, "tracker")),
+	       json_object_get_boolean(json_object_object_get(v, "migrating"))
+	       ? "  (migrating)" : "");
+	if (json_object_object_get_ex(v, "error", &x))
+		printf("  error: %s\n", json_object_get_string(x));
+}
+
+static void print_human(const char *cmd, json_object *r)
+{
+	json_object *v;
+
+	if (!strcmp(cmd, "list")) {
+		json_object_object_get_ex(r, "vms", &v);
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			print_vm(json_object_array_get_idx(v, i));
+		if (!json_object_array_length(v))
+			printf("no VMs attached\n");
+	} else if (!strcmp(cmd, "attach")) {
+		print_vm(r);
+	} else if (!strcmp(cmd, "measure")) {
+		printf("%s: %.0f pages/s dirtied (%.1f MB/s)\n",
+		       json_object_get_string(json_object_object_get(r, "vm")),
+		       json_object_get_double(json_object_object_get(
+				r, "dirty_pages_per_s")),
+		       json_object_get_double(json_object_object_get(
+				r, "dirty_bytes_per_s")) / 1e6);
+	} else if (!strcmp(cmd, "detach")) {
+		printf("detached\n");
+	} else {
+		printf("%s\n", json_object_to_json_string_ext(r,
+						JSON_C_TO_STRING_PRETTY));
+	}
+}
+
+/* Build the method and params of @cmd from its arguments. */
+static bool build_call(const char *cmd, int argc, char **argv,
+		       const char **method, json_object **params)
+{
+	json_object *p = json_object_new_object();
+
+	*params = p;
+	if (!strcmp(cmd, "info") && argc == 0) {
+		*method = "agent.info";
+	} else if (!strcmp(cmd, "list") && argc == 0) {
+		*method = "vm.list";
+	} else if (!strcmp(cmd, "attach") && (argc == 2 || argc == 3)) {
+		*method = "vm.attach";
+		json_object_object_add(p, "name", json_object_new_string(argv[0]));
+		json_object_object_add(p, "qmp", json_object_new_string(argv[1]));
+		if (argc == 3)
+			json_object_object_add(p, "pid",
+					       json_object_new_int(atoi(argv[2])));
+	} else if (!strcmp(cmd, "detach") && argc == 1) {
+		*method = "vm.detach";
+		json_object_object_add(p, "vm", json_object_new_string(argv[0]));
+	} else if (!strcmp(cmd, "measure") && (argc == 1 || argc == 2)) {
+		*method = "dirtyrate.measure";
+		json_object_object_add(p, "vm", json_object_new_string(argv[0]));
+		if (argc == 2)
+			json_object_object_add(p, "seconds",
+					       json_object_new_int(atoi(argv[1])));
+	} else if (!strcmp(cmd, "call") && (argc == 1 || argc == 2)) {
+		*method = argv[0];
+		json_object_put(p);
+		*params = argc == 2 ? json_tokener_parse(argv[1])
+				    : json_object_new_object();
+		return *params != NULL;
+	} else {
+		json_object_put(p);
+		*params = NULL;
+		return false;
+	}
+	return true;
+}
+
+static int cmd_agent(const opts *o, const char *cmd, int argc, char **argv)
 {
 	qm_error err = QM_ERROR_INIT;
-	qmp_status st;
-	qmp_conn *c = open_qmp(addr);
+	const char *method = NULL;
+	json_object *params, *r;
+	rpc_client *cl;
 
-	if (!c)
-		return 1;
-	if (!qmp_query_status(c, &st, &err)) {
-		fprintf(stderr, "qmigctl: query-status: %s\n", err.msg);
-		qmp_conn_free(c);
+	if (!build_call(cmd, argc, argv, &method, &params)) {
+		usage(stderr);
+		return 2;
+	}
+	cl = connect_agent(o, &err);
+	if (!cl) {
+		json_object_put(params);
+		fprintf(stderr, "qmigctl: %s: %s\n", o->rpc, err.msg);
 		return 1;
 	}
-	printf("status: %s (running: %s)\n", st.status,
-	       st.running ? "yes" : "no");
-	qmp_conn_free(c);
+	/* measure takes its seconds; allow for them. */
+	r = rpc_client_call(cl, method, params, TIMEOUT_MS + 60000, &err);
+	rpc_client_free(cl);
+	if (!r) {
+		fprintf(stderr, "qmigctl: %s\n", err.msg);
+		return 1;
+	}
+	if (o->json)
+		printf("%s\n", json_object_to_json_string_ext(r,
+						JSON_C_TO_STRING_PRETTY));
+	else
+		print_human(cmd, r);
+	json_object_put(r);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc >= 4 && !strcmp(argv[1], "qmp"))
-		return cmd_qmp(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
-	if (argc == 3 && !strcmp(argv[1], "status"))
-		return cmd_status(argv[2]);
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		usage(stdout);
-		return 0;
+	static const struct option longopts[] = {
+		{ "rpc", required_argument, NULL, 'r' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	opts o = { .rpc = getenv("QMIG_RPC") };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.rpc = optarg; break;
+		case 't': o.token_file = optarg; break;
+		case 'j': o.json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
 	}
-	usage(stderr);
-	return 2;
+	if (!o.rpc)
+		o.rpc = DEFAULT_RPC;
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[optind], "qmp")) {
+		if (argc - optind < 3) {
+			usage(stderr);
+			return 2;
+		}
+		return cmd_qmp(argv[optind + 1], argv[optind + 2],
+			       argc - optind > 3 ? argv[optind + 3] : NULL);
+	}
+	return cmd_agent(&o, argv[optind], argc - optind - 1,
+			 argv + optind + 1);
 }

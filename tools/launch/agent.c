@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * launch: start and stop qmigd for tests, the demo and the benchmarks.
+ * See launch.h.
+ */
+#define LOG_PREFIX "launch"
+#include "tools/launch/launch-int.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef QMIG_QMIGD_DEFAULT
+#define QMIG_QMIGD_DEFAULT ""
+#endif
+
+#define AGENT_ARGS_MAX 48
+#define AGENT_START_MS 10000
+
+const char *ql_qmigd_binary(void)
+{
+	const char *env = getenv("QMIG_QMIGD");
+
+	return env && *env ? env : QMIG_QMIGD_DEFAULT;
+}
+
+static bool socket_accepts(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = qm_format(sa.sun_path, sizeof(sa.sun_path), "%s", path) &&
+	     connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static bool make_dir(ql_agent *a, const char *name, qm_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (!qm_format(a->dir, sizeof(a->dir), "%s/qmigd-%s-XXXXXX",
+		       tmp && *tmp ? tmp : "/tmp", name) || !mkdtemp(a->dir)) {
+		a->dir[0] = '\0';
+		return qm_error_errno(err, errno, "creating agent dir");
+	}
+	if (!qm_format(a->state_dir, sizeof(a->state_dir), "%s/state",
+		       a->dir) ||
+	    !qm_format(a->rpc, sizeof(a->rpc), "unix:%s/rpc.sock", a->dir) ||
+	    !qm_format(a->log_path, sizeof(a->log_path), "%s/qmigd.log",
+		       a->dir))
+		return qm_error_set(err, QM_ERR_TOO_BIG, "agent dir too long");
+	return true;
+}
+
+static bool wait_rpc(ql_agent *a, qm_error *err)
+{
+	int64_t deadline = qm_now_ms() + AGENT_START_MS;
+	char tail[1024];
+
+	while (qm_now_ms() < deadline) {
+		if (!ql_agent_alive(a)) {
+			ql__log_tail(a->log_path, tail, sizeof(tail));
+			return qm_error_set(err, QM_ERR_IO, "qmigd exited during "
+					    "start-up: %s", tail);
+		}
+		if (socket_accepts(a->rpc + 5))
+			return true;
+		ql__sleep_ms(5);
+	}
+	return qm_error_set(err, QM_ERR_TIMEOUT, "qmigd's %s not ready after "
+			    "%d ms", a->rpc, AGENT_START_MS);
+}
+
+bool ql_agent_start(ql_agent *a, const char *name,
+		    const char *const *extra_args, qm_error *err)
+{
+	const char *bin = ql_qmigd_binary();
+	char *argv[AGENT_ARGS_MAX + 1];
+	int n = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (!*bin || access(bin, X_OK) < 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "qmigd binary '%s' "
+				    "not found (set QMIG_QMIGD)", bin);
+	if (!make_dir(a, name, err))
+		goto fail;
+	argv[n++] = (char *)bin;
+	argv[n++] = "--state-dir";
+	argv[n++] = a->state_dir;
+	argv[n++] = "--rpc";
+	argv[n++] = a->rpc;
+	for (const char *const *e = extra_args; e && *e; e++) {
+		if (n >= AGENT_ARGS_MAX) {
+			qm_error_set(err, QM_ERR_INVAL, "too many qmigd args");
+			goto fail;
+		}
+		argv[n++] = (char *)*e;
+	}
+	argv[n] = NULL;
+	a->pid = fork();
+	if (a->pid < 0) {
+		qm_error_errno(err, errno, "fork");
+		a->pid = 0;
+		goto fail;
+	}
+	if (a->pid == 0)
+		ql__exec_logged(argv, a->log_path);
+	if (wait_rpc(a, err))
+		return true;
+fail:
+	ql_agent_stop(a);
+	return false;
+}
+
+bool ql_agent_alive(ql_agent *a)
+{
+	int status;
+
+	if (a->pid <= 0)
+		return false;
+	if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
+		a->exited = true;
+		a->wait_status = status;
+		a->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+void ql_agent_kill(ql_agent *a)
+{
+	if (a->pid <= 0)
+		return;
+	kill(a->pid, SIGKILL);
+	waitpid(a->pid, &a->wait_status, 0);
+	a->exited = true;
+	a->pid = 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	return remove(path);
+}
+
+int ql_agent_stop(ql_agent *a)
+{
+	const char *keep = getenv("QMIG_KEEP");
+	int status = a->exited ? a->wait_status : -1;
+
+	if (a->pid > 0)
+		status = ql__stop_pid(a->pid);
+	a->pid = 0;
+	if (!a->dir[0])
+		return status;
+	if (keep && *keep && strcmp(keep, "0")) {
+		pr_info("keeping agent dir %s (QMIG_KEEP)", a->dir);
+	} else if (nftw(a->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0) {
+		/* The state dir holds subdirectories the agent made. */
+		pr_warn("removing %s: %s", a->dir, strerror(errno));
+	}
+	a->dir[0] = '\0';
+	return status;
+}
