@@ -13,11 +13,13 @@
 #include "agent/agent.h"
 #include "agent/loop.h"
 #include "agent/mailbox.h"
+#include "agent/peer.h"
 #include "agent/predict.h"
 #include "agent/rpc.h"
 #include "agent/vm.h"
 
 #define AGENT_MAX_VMS 256
+#define AGENT_MAX_MIGRATIONS 256
 #define AGENT_ATTACH_TIMEOUT_MS 10000
 #define AGENT_MEASURE_MAX_S 60
 
@@ -33,6 +35,13 @@ struct agent {
 	int sigfd;
 	agent_vm *vms[AGENT_MAX_VMS];
 	int nvms;
+	struct migration *migs[AGENT_MAX_MIGRATIONS];   /* oldest first */
+	int nmigs;
+	peer_key key;            /* from --psk-file; len 0 without */
+	rpc_server *peer_rpc;    /* --peer-listen */
+	char peer_host[128];     /* its address, where receivers listen */
+	char run_dir[300];       /* STATE_DIR/run: sockets */
+	char qemu_binary[256];   /* absolute: the destination's QEMU */
 	bool stopping;
 };
 
@@ -50,5 +59,9 @@ void agent_unwatch_vm(agent *a, agent_vm *vm);
 /* Method tables of each module, gathered by daemon.c. */
 extern const rpc_method agent_vm_methods[];
 extern const size_t agent_vm_methods_count;
+extern const rpc_method agent_mig_methods[];
+extern const size_t agent_mig_methods_count;
+extern const rpc_method agent_peer_methods[];
+extern const size_t agent_peer_methods_count;
 
 #endif

@@ -170,6 +170,7 @@ static bool setup_rpc(agent *a, qm_error *err)
 		const size_t *n;
 	} tables[] = {
 		{ agent_vm_methods, &agent_vm_methods_count },
+		{ agent_mig_methods, &agent_mig_methods_count },
 	};
 	char token[RPC_TOKEN_MAX + 2] = "";
 	rpc_config rc;
@@ -197,6 +198,58 @@ static bool setup_rpc(agent *a, qm_error *err)
 	return a->rpc && rpc_server_listen(a->rpc, a->cfg.rpc, err);
 }
 
+/* The destination side: a second RPC server for the source agent only,
+ * logged in with the token derived from the pre-shared key. */
+static bool setup_peer(agent *a, qm_error *err)
+{
+	char addr[200];
+	uint16_t port;
+	rpc_config rc;
+
+	if (!a->cfg.peer_listen[0])
+		return true;
+	if (!a->key.len)
+		return qm_error_set(err, QM_ERR_INVAL, "--peer-listen needs "
+				    "--psk-file");
+	if (!peer_split_hostport(a->cfg.peer_listen, a->peer_host,
+				 sizeof(a->peer_host), &port, err))
+		return false;
+	snprintf(addr, sizeof(addr), strchr(a->peer_host, ':') ?
+		 "tcp:[%s]:%u" : "tcp:%s:%u", a->peer_host, port);
+	rpc_config_init(&rc);
+	rc.token = a->key.token;
+	a->peer_rpc = rpc_server_new(a->loop, agent_peer_methods,
+				     agent_peer_methods_count, a, &rc, err);
+	return a->peer_rpc && rpc_server_listen(a->peer_rpc, addr, err);
+}
+
+/* The destination's QEMU: --qemu, else qemu-system-x86_64 from PATH. */
+static bool find_qemu(agent *a, qm_error *err)
+{
+	const char *path = getenv("PATH");
+	const char *p, *colon;
+
+	if (a->cfg.qemu_binary[0]) {
+		snprintf(a->qemu_binary, sizeof(a->qemu_binary), "%s",
+			 a->cfg.qemu_binary);
+		return true;
+	}
+	for (p = path ? path : "/usr/bin"; *p; p = colon + 1) {
+		colon = strchrnul(p, ':');
+		if (qm_format(a->qemu_binary, sizeof(a->qemu_binary),
+			      "%.*s/qemu-system-x86_64", (int)(colon - p), p) &&
+		    a->qemu_binary[0] == '/' &&
+		    access(a->qemu_binary, X_OK) == 0)
+			return true;
+		if (!*colon)
+			break;
+	}
+	a->qemu_binary[0] = '\0';
+	/* Only a destination needs it: say so there, not at start. */
+	pr_warn("qemu-system-x86_64 not found in PATH (--qemu)");
+	return true;
+}
+
 static void load_predictor(agent *a)
 {
 	json_object *o = qm_state_read_json(a->cfg.state_dir, PREDICTOR_FILE,
@@ -218,11 +271,17 @@ agent *agent_new(const agent_config *c, qm_error *err)
 	a->sigfd = -1;
 	if (!qm_state_open(c->state_dir, err))
 		goto fail;
+	snprintf(a->run_dir, sizeof(a->run_dir), "%s/run", c->state_dir);
+	if (!qm_state_open(a->run_dir, err) || !find_qemu(a, err))
+		goto fail;
+	if (c->psk_file[0] && !peer_key_load(&a->key, c->psk_file, err))
+		goto fail;
 	agent_probe_features(&a->features);
 	load_predictor(a);
 	a->loop = agent_loop_new(err);
 	if (!a->loop || !(a->mb = agent_mailbox_new(a->loop, err)) ||
-	    !setup_signals(a, err) || !setup_rpc(a, err))
+	    !setup_signals(a, err) || !setup_rpc(a, err) ||
+	    !setup_peer(a, err))
 		goto fail;
 	pr_info("qmigd %s serving %s, state in %s", QMIG_VERSION_STRING,
 		c->rpc, c->state_dir);
@@ -247,6 +306,7 @@ void agent_free(agent *a)
 {
 	if (!a)
 		return;
+	rpc_server_free(a->peer_rpc);
 	rpc_server_free(a->rpc);
 	free(a->methods);
 	agent_mailbox_free(a->mb);

@@ -8,6 +8,13 @@
  *     list                      attached VMs
  *     detach NAME
  *     measure NAME [SECONDS]    dirty rate of a VM's memory
+ *     migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]
+ *             [--on-deadline abort|force] [--bandwidth MBPS]
+ *             [--streams N] [--verify full|tracked]
+ *                               start a migration to the agent at DEST
+ *                               (HOST:PORT); --wait shows progress and
+ *                               exits 0 only if it completed
+ *     status ID | cancel ID | migrations
  *     call METHOD [JSON]        any method, raw
  *   qmigctl qmp SOCKET COMMAND [JSON-ARGS]
  *       one QMP command straight to a QEMU monitor (no agent)
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TIMEOUT_MS 10000
 #define DEFAULT_RPC "unix:/run/qmig/qmigd.sock"
@@ -40,6 +48,10 @@ static void usage(FILE *f)
 		"usage: qmigctl [--rpc ADDR] [--token-file F] [--json] COMMAND\n"
 		"  info | list | attach NAME QMP [PID] | detach NAME\n"
 		"  measure NAME [SECONDS] | call METHOD [JSON]\n"
+		"  migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]\n"
+		"          [--on-deadline abort|force] [--bandwidth MBPS]\n"
+		"          [--streams N] [--verify full|tracked]\n"
+		"  status ID | cancel ID | migrations\n"
 		"  qmp SOCKET COMMAND [JSON-ARGS]\n");
 }
 
@@ -175,6 +187,14 @@ static bool build_call(const char *cmd, int argc, char **argv,
 		if (argc == 2)
 			json_object_object_add(p, "seconds",
 					       json_object_new_int(atoi(argv[1])));
+	} else if (!strcmp(cmd, "status") && argc == 1) {
+		*method = "migration.status";
+		json_object_object_add(p, "id", json_object_new_string(argv[0]));
+	} else if (!strcmp(cmd, "cancel") && argc == 1) {
+		*method = "migration.cancel";
+		json_object_object_add(p, "id", json_object_new_string(argv[0]));
+	} else if (!strcmp(cmd, "migrations") && argc == 0) {
+		*method = "migration.list";
 	} else if (!strcmp(cmd, "call") && (argc == 1 || argc == 2)) {
 		*method = argv[0];
 		json_object_put(p);
@@ -222,6 +242,166 @@ static int cmd_agent(const opts *o, const char *cmd, int argc, char **argv)
 	return 0;
 }
 
+/* ---- migrate ---- */
+
+static double dget(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v)
+						    : 0;
+}
+
+static const char *sget(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && v ?
+	       json_object_get_string(v) : "";
+}
+
+static void print_summary(json_object *st)
+{
+	json_object *pages = json_object_object_get(st, "pages");
+	json_object *ver = json_object_object_get(st, "verify");
+
+	printf("migration %s: %s after %.0f ms, %d round(s)\n",
+	       sget(st, "id"), sget(st, "phase"), dget(st, "elapsed_ms"),
+	       (int)dget(st, "round"));
+	printf("  bytes on the wire: %.1f MB\n", dget(st, "bytes_on_wire") / 1e6);
+	printf("  pages: %.0f full, %.0f zero, %.0f dup, %.0f have "
+	       "(deduped: %.0f)\n", dget(pages, "full"), dget(pages, "zero"),
+	       dget(pages, "dup"), dget(pages, "have"),
+	       dget(pages, "zero") + dget(pages, "dup") + dget(pages, "have"));
+	printf("  downtime: predicted %.1f ms, actual %.1f ms\n",
+	       dget(st, "predicted_downtime_ms"), dget(st, "downtime_ms"));
+	printf("  verification: %s (%.0f pages checked, %.0f mismatches)\n",
+	       json_object_get_boolean(json_object_object_get(ver, "passed")) ?
+	       "passed" : "not passed", dget(ver, "pages_checked"),
+	       dget(ver, "mismatches"));
+	if (*sget(st, "error"))
+		printf("  error: %s\n", sget(st, "error"));
+}
+
+static int wait_migration(rpc_client *cl, const char *id, bool json)
+{
+	qm_error err = QM_ERROR_INIT;
+	json_object *st = NULL;
+	const char *phase = "";
+	int rc;
+
+	for (;;) {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "id", json_object_new_string(id));
+		json_object_put(st);
+		st = rpc_client_call(cl, "migration.status", p, TIMEOUT_MS, &err);
+		if (!st) {
+			fprintf(stderr, "qmigctl: %s\n", err.msg);
+			return 1;
+		}
+		phase = sget(st, "phase");
+		if (!json)
+			fprintf(stderr, "\r%-10s round %-3d %8.1f MB sent  dirty "
+				"%7.1f MB/s  link %7.1f MB/s  predicted %6.1f ms ",
+				phase, (int)dget(st, "round"),
+				dget(st, "bytes_on_wire") / 1e6,
+				dget(st, "dirty_rate_bps") / 1e6,
+				dget(st, "bandwidth_bps") / 1e6,
+				dget(st, "predicted_downtime_ms"));
+		if (!strcmp(phase, "completed") || !strcmp(phase, "failed") ||
+		    !strcmp(phase, "cancelled") || !strcmp(phase, "rolled-back") ||
+		    !strcmp(phase, "in-doubt"))
+			break;
+		usleep(200 * 1000);
+	}
+	if (!json)
+		fprintf(stderr, "\n");
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(st,
+						JSON_C_TO_STRING_PRETTY));
+	else
+		print_summary(st);
+	rc = strcmp(phase, "completed") ? 1 : 0;
+	json_object_put(st);
+	return rc;
+}
+
+static bool migrate_opt(json_object *p, const char *opt, const char *val)
+{
+	static const struct { const char *opt, *key; bool num; } map[] = {
+		{ "--max-downtime", "max_downtime_ms", true },
+		{ "--deadline", "deadline", true },
+		{ "--on-deadline", "on_deadline", false },
+		{ "--bandwidth", "bandwidth_mbps", true },
+		{ "--streams", "streams", true },
+		{ "--verify", "verify", false },
+	};
+
+	for (size_t i = 0; i < QM_ARRAY_SIZE(map); i++) {
+		if (strcmp(opt, map[i].opt))
+			continue;
+		if (!map[i].num)
+			json_object_object_add(p, map[i].key,
+					       json_object_new_string(val));
+		else if (!strcmp(map[i].key, "streams"))
+			json_object_object_add(p, map[i].key,
+					       json_object_new_int(atoi(val)));
+		else
+			json_object_object_add(p, map[i].key,
+					       json_object_new_double(atof(val)));
+		return true;
+	}
+	return false;
+}
+
+static int cmd_migrate(const opts *o, int argc, char **argv)
+{
+	qm_error err = QM_ERROR_INIT;
+	json_object *p, *r;
+	bool wait = false;
+	rpc_client *cl;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	p = json_object_new_object();
+	json_object_object_add(p, "vm", json_object_new_string(argv[0]));
+	json_object_object_add(p, "dest", json_object_new_string(argv[1]));
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait")) {
+			wait = true;
+		} else if (i + 1 >= argc || !migrate_opt(p, argv[i], argv[i + 1])) {
+			fprintf(stderr, "qmigctl: migrate: bad option '%s'\n",
+				argv[i]);
+			json_object_put(p);
+			return 2;
+		} else {
+			i++;
+		}
+	}
+	cl = connect_agent(o, &err);
+	r = cl ? rpc_client_call(cl, "migration.start", p, TIMEOUT_MS, &err)
+	       : (json_object_put(p), NULL);
+	if (!r) {
+		fprintf(stderr, "qmigctl: %s\n", err.msg);
+		rpc_client_free(cl);
+		return 1;
+	}
+	if (!wait) {
+		printf("%s\n", o->json ? json_object_to_json_string(r)
+				       : sget(r, "id"));
+		rc = 0;
+	} else {
+		rc = wait_migration(cl, sget(r, "id"), o->json);
+	}
+	json_object_put(r);
+	rpc_client_free(cl);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -257,6 +437,8 @@ int main(int argc, char **argv)
 		return cmd_qmp(argv[optind + 1], argv[optind + 2],
 			       argc - optind > 3 ? argv[optind + 3] : NULL);
 	}
+	if (!strcmp(argv[optind], "migrate"))
+		return cmd_migrate(&o, argc - optind - 1, argv + optind + 1);
 	return cmd_agent(&o, argv[optind], argc - optind - 1,
 			 argv + optind + 1);
 }

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * JSON-RPC methods about migrations: migration.start/status/list/cancel
+ * (operators, on --rpc) and migration.prepare (the source agent, on
+ * --peer-listen). Each migration runs on its own worker thread; these
+ * handlers only start, read and flag them.
+ */
+#define LOG_PREFIX "qmigd"
+#include "agent/mig-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- registry ---- */
+
+migration *mig_find(agent *a, const char *id)
+{
+	for (int i = 0; i < a->nmigs; i++)
+		if (!strcmp(a->migs[i]->id, id))
+			return a->migs[i];
+	return NULL;
+}
+
+static int running(agent *a)
+{
+	int n = 0;
+
+	for (int i = 0; i < a->nmigs; i++)
+		n += !qm_phase_is_final(a->migs[i]->st.phase) &&
+		     a->migs[i]->st.phase != QM_PHASE_IN_DOUBT;
+	return n;
+}
+
+/* Drop the oldest finished migration when the history is full. */
+static void make_room(agent *a)
+{
+	for (int i = 0; a->nmigs >= AGENT_MAX_MIGRATIONS && i < a->nmigs; i++) {
+		migration *m = a->migs[i];
+
+		if (!m->finished)
+			continue;
+		pthread_mutex_destroy(&m->lock);
+		free(m->side_state);
+		free(m);
+		memmove(&a->migs[i], &a->migs[i + 1],
+			(a->nmigs - i - 1) * sizeof(a->migs[0]));
+		a->nmigs--;
+		return;
+	}
+}
+
+migration *mig_new(agent *a, qm_side side, const mig_params *p,
+		   qm_error *err)
+{
+	migration *m;
+
+	if (running(a) >= a->cfg.max_migrations) {
+		qm_error_set(err, QM_ERR_STATE, "%d migrations running, the "
+			     "limit (--max-migrations)", a->cfg.max_migrations);
+		return NULL;
+	}
+	make_room(a);
+	if (a->nmigs >= AGENT_MAX_MIGRATIONS) {
+		qm_error_set(err, QM_ERR_TOO_BIG, "migration history full");
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		qm_error_set(err, QM_ERR_NOMEM, "migration");
+		return NULL;
+	}
+	m->a = a;
+	m->side = side;
+	m->p = *p;
+	pthread_mutex_init(&m->lock, NULL);
+	m->st.phase = QM_PHASE_SETUP;
+	m->st.downtime_ms = -1;
+	m->st.deadline_slack_ms = -1;
+	m->st.started_ms = qm_now_ms();
+	a->migs[a->nmigs++] = m;
+	return m;
+}
+
+/* ---- migration.start ---- */
+
+static bool start_params(rpc_call *call, json_object *j, mig_params *p)
+{
+	const char *vm, *dest, *on_deadline = "abort", *verify = "full";
+	const char *mode = "agent";
+	double downtime = 300, deadline = 0, mbps = 0;
+	int64_t streams = 0;
+
+	if (!rpc_param_string(j, "vm", true, &vm, call) ||
+	    !rpc_param_string(j, "dest", true, &dest, call) ||
+	    !rpc_param_double(j, "max_downtime_ms", false, &downtime, call) ||
+	    !rpc_param_double(j, "deadline", false, &deadline, call) ||
+	    !rpc_param_string(j, "on_deadline", false, &on_deadline, call) ||
+	    !rpc_param_double(j, "bandwidth_mbps", false, &mbps, call) ||
+	    !rpc_param_int64(j, "streams", false, 0, TP_MAX_STREAMS, &streams,
+			     call) ||
+	    !rpc_param_string(j, "verify", false, &verify, call) ||
+	    !rpc_param_string(j, "mode", false, &mode, call))
+		return false;
+	if (downtime <= 0 || deadline < 0 || mbps < 0) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
+			      "max_downtime_ms must be > 0, deadline and "
+			      "bandwidth_mbps >= 0");
+		return false;
+	}
+	if ((strcmp(on_deadline, "abort") && strcmp(on_deadline, "force")) ||
+	    (strcmp(verify, "full") && strcmp(verify, "tracked"))) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: on_deadline "
+			      "is abort|force, verify is full|tracked");
+		return false;
+	}
+	if (strcmp(mode, "agent")) {
+		rpc_error_set(call, RPC_ERR_UNSUPPORTED, "mode '%s': only "
+			      "\"agent\" is available in this build", mode);
+		return false;
+	}
+	snprintf(p->vm, sizeof(p->vm), "%s", vm);
+	if (!qm_format(p->dest, sizeof(p->dest), "%s", dest)) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "dest too long");
+		return false;
+	}
+	p->max_downtime_ms = downtime;
+	p->deadline_s = deadline;
+	p->on_deadline_force = !strcmp(on_deadline, "force");
+	p->bandwidth_bps = (uint64_t)(mbps * 1e6 / 8);
+	p->streams = (int)streams;
+	p->verify = strcmp(verify, "full") ? MIG_VERIFY_TRACKED
+					   : MIG_VERIFY_FULL;
+	p->max_rounds = 30;
+	return true;
+}
+
+static json_object *m_start(void *ctx, rpc_call *call, json_object *j,
+			    qm_error *err)
+{
+	agent *a = ctx;
+	mig_params p = { 0 };
+	agent_vm *vm;
+	migration *m;
+	char host[128];
+	uint16_t port;
+	json_object *r;
+
+	if (!start_params(call, j, &p) ||
+	    !peer_split_hostport(p.dest, host, sizeof(host), &port, err))
+		return NULL;
+	vm = agent_find_vm(a, p.vm);
+	if (!vm)
+		return rpc_error_set(call, RPC_ERR_VM_NOT_FOUND, "no VM named "
+				     "'%s' is attached", p.vm);
+	if (vm->busy || vm->lost)
+		return rpc_error_set(call, vm->busy ? RPC_ERR_VM_BUSY
+					: RPC_ERR_NOT_ALLOWED, "VM '%s' is %s",
+				     p.vm, vm->busy ? "busy" : "lost");
+	if (!a->key.len)
+		return rpc_error_set(call, RPC_ERR_UNSUPPORTED, "no --psk-file: "
+				     "this agent cannot talk to a peer");
+	m = mig_new(a, QM_SIDE_SOURCE, &p, err);
+	if (!m || !mig_new_id(m->id, m->raw_id, err))
+		return NULL;
+	m->vm = vm;
+	vm->busy = true;
+	agent_unwatch_vm(a, vm);
+	if (!agent_spawn(mig_source_thread, m, err)) {
+		vm->busy = false;
+		agent_watch_vm(a, vm);
+		m->st.phase = QM_PHASE_FAILED;
+		m->finished = true;
+		return NULL;
+	}
+	pr_info("migration %s: %s to %s started", m->id, vm->name, p.dest);
+	r = json_object_new_object();
+	json_object_object_add(r, "id", json_object_new_string(m->id));
+	return r;
+}
+
+/* ---- status, list, cancel ---- */
+
+static migration *mig_param(agent *a, json_object *j, rpc_call *call)
+{
+	const char *id;
+	migration *m;
+
+	if (!rpc_param_string(j, "id", true, &id, call))
+		return NULL;
+	m = mig_find(a, id);
+	if (!m)
+		rpc_error_set(call, RPC_ERR_MIGRATION_NOT_FOUND, "no migration "
+			      "'%s'", id);
+	return m;
+}
+
+static json_object *m_status(void *ctx, rpc_call *call, json_object *j,
+			     qm_error *err)
+{
+	migration *m = mig_param(ctx, j, call);
+
+	return m ? mig_status_json(m) : NULL;
+}
+
+static json_object *m_list(void *ctx, rpc_call *call, json_object *j,
+			   qm_error *err)
+{
+	agent *a = ctx;
+	json_object *o = json_object_new_object(), *l = json_object_new_array();
+
+	for (int i = 0; i < a->nmigs; i++)
+		json_object_array_add(l, mig_status_json(a->migs[i]));
+	json_object_object_add(o, "migrations", l);
+	return o;
+}
+
+static json_object *m_cancel(void *ctx, rpc_call *call, json_object *j,
+			     qm_error *err)
+{
+	migration *m = mig_param(ctx, j, call);
+
+	if (!m)
+		return NULL;
+	if (qm_phase_is_final(m->st.phase) ||
+	    m->st.phase == QM_PHASE_SWITCHOVER ||
+	    m->st.phase == QM_PHASE_IN_DOUBT)
+		return rpc_error_set(call, RPC_ERR_NOT_ALLOWED, "migration %s "
+				     "is in phase %s: too late to cancel",
+				     m->id, qm_phase_name(m->st.phase));
+	atomic_store(&m->cancel, true);
+	return json_object_new_object();
+}
+
+/* ---- end of a migration (loop thread) ---- */
+
+static void record(agent *a, migration *m)
+{
+	char rel[64];
+	json_object *o = mig_status_json(m);
+	qm_error err = QM_ERROR_INIT;
+
+	snprintf(rel, sizeof(rel), "migrations/%s.json", m->id);
+	if (!qm_state_write_json(a->cfg.state_dir, rel, o, &err))
+		pr_warn("recording migration %s: %s", m->id, err.msg);
+	json_object_put(o);
+}
+
+static void learn(agent *a, migration *m)
+{
+	qm_error err = QM_ERROR_INIT;
+	json_object *o;
+
+	qm_predictor_learn(&a->predictor, &m->st.predicted, &m->st.actual);
+	o = qm_predictor_to_json(&a->predictor);
+	if (!qm_state_write_json(a->cfg.state_dir, "predictor.json", o, &err))
+		pr_warn("saving the predictor: %s", err.msg);
+	json_object_put(o);
+}
+
+void mig_source_finished(void *arg)
+{
+	migration *m = arg;
+	agent *a = m->a;
+	agent_vm *vm = m->vm;
+
+	m->finished = true;
+	record(a, m);
+	if (m->st.phase == QM_PHASE_COMPLETED) {
+		learn(a, m);
+		/* The VM runs on the destination now; its QEMU here quit. */
+		agent_remove_vm(a, vm);
+		agent_vm_detach(vm);
+		free(vm);
+		m->vm = NULL;
+	} else if (m->st.phase != QM_PHASE_IN_DOUBT) {
+		vm->busy = false;
+		agent_watch_vm(a, vm);
+	}
+	rpc_server_notify(a->rpc, "migration", "migration.finished",
+			  mig_status_json(m), NULL);
+}
+
+void mig_dest_finished(void *arg)
+{
+	dest_state *d = arg;
+	migration *m = d->m;
+	qm_error err = QM_ERROR_INIT;
+
+	m->finished = true;
+	record(m->a, m);
+	if (d->vm && !agent_add_vm(m->a, d->vm, &err)) {
+		pr_warn("migration %s: %s", m->id, err.msg);
+		agent_vm_detach(d->vm);
+		free(d->vm);
+	}
+	d->vm = NULL;
+	tp_receiver_free(d->rx);
+	d->rx = NULL;
+	ld_result_free(&d->lr);
+	ld_desc_free(&d->desc);
+	rpc_server_notify(m->a->rpc, "migration", "migration.finished",
+			  mig_status_json(m), NULL);
+}
+
+/* ---- migration.prepare (peer) ---- */
+
+static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
+			      qm_error *err)
+{
+	agent *a = ctx;
+	const char *id, *vm;
+	json_object *launch, *r;
+	mig_params p = { 0 };
+	dest_state *d;
+	migration *m;
+
+	if (!rpc_param_string(j, "id", true, &id, call) ||
+	    !rpc_param_string(j, "vm", true, &vm, call) ||
+	    !rpc_param_object(j, "launch", true, &launch, call) ||
+	    !agent_vm_name_valid(vm, err))
+		return NULL;
+	if (strlen(id) != MIG_ID_LEN - 1 || strspn(id, "0123456789abcdef") !=
+	    MIG_ID_LEN - 1)
+		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: id "
+				     "must be %d hex digits", MIG_ID_LEN - 1);
+	if (agent_find_vm(a, vm) || mig_find(a, id))
+		return rpc_error_set(call, RPC_ERR_NOT_ALLOWED, "VM '%s' or "
+				     "migration %s already exists here", vm, id);
+	snprintf(p.vm, sizeof(p.vm), "%s", vm);
+	m = mig_new(a, QM_SIDE_DEST, &p, err);
+	if (!m)
+		return NULL;
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	d = calloc(1, sizeof(*d));
+	m->side_state = d;
+	if (!d) {
+		m->finished = true;
+		return rpc_error_set(call, RPC_ERR_INTERNAL, "out of memory");
+	}
+	*d = (dest_state){ .m = m, .devstate_fd = -1 };
+	ld_desc_init(&d->desc);
+	if (!mig_dest_prepare(d, launch, err) ||
+	    !agent_spawn(mig_dest_thread, d, err)) {
+		mig_fail_msg(m, err);
+		m->st.phase = QM_PHASE_FAILED;
+		m->finished = true;
+		tp_receiver_free(d->rx);
+		d->rx = NULL;
+		return NULL;
+	}
+	r = json_object_new_object();
+	json_object_object_add(r, "port",
+			       json_object_new_int(tp_receiver_port(d->rx)));
+	return r;
+}
+
+static const char *const p_start[] = { "vm", "dest", "max_downtime_ms",
+				       "deadline", "on_deadline",
+				       "bandwidth_mbps", "streams", "verify",
+				       "mode", NULL };
+static const char *const p_id[] = { "id", NULL };
+static const char *const p_none[] = { NULL };
+static const char *const p_prepare[] = { "id", "vm", "launch", NULL };
+
+const rpc_method agent_mig_methods[] = {
+	{ "migration.start", m_start, p_start, 0 },
+	{ "migration.status", m_status, p_id, 0 },
+	{ "migration.list", m_list, p_none, 0 },
+	{ "migration.cancel", m_cancel, p_id, 0 },
+};
+const size_t agent_mig_methods_count = QM_ARRAY_SIZE(agent_mig_methods);
+
+const rpc_method agent_peer_methods[] = {
+	{ "migration.prepare", m_prepare, p_prepare, 0 },
+};
+const size_t agent_peer_methods_count = QM_ARRAY_SIZE(agent_peer_methods);

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The destination side of a migration.
+ *
+ * migration.prepare (peer RPC, loop thread) checks the launch description,
+ * rewrites it for this host, opens a transport receiver on a fresh port
+ * and answers with that port; a worker thread then:
+ *
+ *   accept streams (RAM files created) -> launch Qd paused, waiting
+ *   (-incoming defer -S, x-ignore-shared, migrate-incoming on a unix
+ *   socket) -> serve control frames: DEVSTATE into Qd's incoming socket,
+ *   VERIFY against the real RAM, COMMIT -> cont Qd, announce, ACK.
+ *
+ * Any failure before COMMIT kills Qd and removes its RAM files: the VM is
+ * still running on the source, which rolls back.
+ */
+#define LOG_PREFIX "dest"
+#include "agent/mig-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define QD_QMP_TIMEOUT_MS 10000
+#define CTRL_POLL_MS 500
+
+static const char *const reserved[] = { "incoming.sock", "qemu.log",
+					"vm.json", "vm.json.tmp", NULL };
+
+/* ---- launching Qd ---- */
+
+static bool launch_qd(dest_state *d, qm_error *err)
+{
+	char log[600];
+	int fd;
+
+	snprintf(log, sizeof(log), "%s/qemu.log", d->lr.vm_dir);
+	d->qd_pid = fork();
+	if (d->qd_pid < 0)
+		return qm_error_errno(err, errno, "fork");
+	if (d->qd_pid == 0) {
+		/* Not tied to the agent: the VM must outlive an agent
+		 * restart once it runs here. */
+		setsid();
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, STDIN_FILENO);
+		if (chdir(d->lr.vm_dir) < 0)
+			_exit(126);
+		closefrom(3);
+		execv(d->lr.argv[0], d->lr.argv);
+		_exit(127);
+	}
+	return true;
+}
+
+static bool connect_qd(dest_state *d, qm_error *err)
+{
+	const ld_path *q = ld_result_qmp(&d->lr);
+
+	if (!q)
+		return qm_error_set(err, QM_ERR_UNSUPPORTED, "the VM's command "
+				    "line has no QMP socket the agent can use");
+	d->qd = qmp_conn_new(err);
+	if (!d->qd || !qmp_connect(d->qd, q->dst, QD_QMP_TIMEOUT_MS, err) ||
+	    !qmp_wait_ready(d->qd, QD_QMP_TIMEOUT_MS, err)) {
+		qm_error_prepend(err, "destination QEMU");
+		return false;
+	}
+	return true;
+}
+
+static bool prepare_incoming(dest_state *d, qm_error *err)
+{
+	qm_native_opts o = { .ignore_shared = true };
+	struct sockaddr_un sa;
+	char uri[sizeof(d->incoming) + 8];
+
+	if (!qm_format(d->incoming, sizeof(d->incoming), "%s/incoming.sock",
+		       d->lr.vm_dir) ||
+	    strlen(d->incoming) >= sizeof(sa.sun_path))
+		return qm_error_set(err, QM_ERR_TOO_BIG, "%s/incoming.sock is "
+				    "too long for a unix socket: use a shorter "
+				    "--state-dir", d->lr.vm_dir);
+	snprintf(uri, sizeof(uri), "unix:%s", d->incoming);
+	return qm_native_incoming(d->qd, &o, uri, err);
+}
+
+static void kill_qd(dest_state *d)
+{
+	if (d->qd_pid > 0) {
+		kill(d->qd_pid, SIGKILL);
+		waitpid(d->qd_pid, NULL, 0);
+		d->qd_pid = 0;
+	}
+}
+
+/* ---- device state ---- */
+
+static bool devstate_chunk(dest_state *d, const tp_ctrl *c, qm_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const uint8_t *p = c->u.devstate.data;
+	size_t left = c->u.devstate.len;
+
+	if (c->u.devstate.offset != d->devstate_off)
+		return qm_error_set(err, QM_ERR_PROTO, "DEVSTATE at offset %llu, "
+				    "expected %llu",
+				    (unsigned long long)c->u.devstate.offset,
+				    (unsigned long long)d->devstate_off);
+	if (d->devstate_fd < 0) {
+		d->devstate_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (d->devstate_fd < 0 ||
+		    !qm_format(sa.sun_path, sizeof(sa.sun_path), "%s",
+			       d->incoming) ||
+		    connect(d->devstate_fd, (struct sockaddr *)&sa,
+			    sizeof(sa)) < 0)
+			return qm_error_errno(err, errno, "connecting to the "
+					      "destination QEMU's incoming "
+					      "socket");
+	}
+	while (left) {
+		ssize_t n = write(d->devstate_fd, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return qm_error_errno(err, errno, "feeding device state "
+					      "to the destination QEMU");
+		p += n;
+		left -= (size_t)n;
+	}
+	d->devstate_off += c->u.devstate.len;
+	if (c->u.devstate.last) {
+		close(d->devstate_fd);
+		d->devstate_fd = -1;
+		d->devstate_done = true;
+	}
+	return true;
+}
+
+/* ---- verification ---- */
+
+/* Compare the source's chunk hashes with ours; for each chunk that differs
+ * send our page hashes (VERIFY PAGE), then the list of differing chunks'
+ * first pages (MISMATCH VERIFY; empty = all equal). */
+static bool verify_chunks(dest_state *d, const tp_ctrl *c, qm_error *err)
+{
+	uint64_t span = c->u.verify.span, first = c->u.verify.first;
+	const dl_ram *ram = tp_receiver_ram(d->rx);
+	uint64_t *bad = calloc(c->u.verify.count + 1, sizeof(*bad));
+	dl_hash *pages = calloc(span ? span : 1, sizeof(*pages));
+	size_t nbad = 0;
+	bool ok = bad && pages;
+
+	if (!ok)
+		qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
+	for (uint32_t i = 0; ok && i < c->u.verify.count; i++) {
+		uint64_t s = first + i * span;
+		uint64_t n = QM_MIN(span, ram->npages - s);
+		dl_hash mine;
+
+		ok = mig_hash_range(ram, tp_receiver_hasher(d->rx), s, n, pages,
+				    &mine, err);
+		if (!ok || dl_hash_eq(mine, tp_ctrl_hash(c, i)))
+			continue;
+		bad[nbad++] = s;
+		ok = tp_receiver_send_verify(d->rx, TP_VERIFY_PAGE, s, 1, pages,
+					     n, err);
+	}
+	if (ok)
+		ok = tp_receiver_send_mismatch(d->rx, TP_MISMATCH_VERIFY, 0, bad,
+					       nbad, err);
+	free(bad);
+	free(pages);
+	return ok;
+}
+
+/* ---- commit ---- */
+
+static bool commit(dest_state *d, qm_error *err)
+{
+	qmp_migrate_info mi;
+
+	if (!d->devstate_done)
+		return qm_error_set(err, QM_ERR_PROTO, "COMMIT before the device "
+				    "state ended");
+	if (!qm_native_wait(d->qd, QM_MIG_DONE_MASK, 5, QD_QMP_TIMEOUT_MS, &mi,
+			    err))
+		return false;
+	if (mi.status != QMP_MIG_STATUS_COMPLETED)
+		return qm_error_set(err, QM_ERR_QMP, "destination QEMU's "
+				    "incoming migration is '%s'", mi.status_str);
+	if (!qmp_cont(d->qd, err))
+		return false;
+	/* The VM runs here from now on: acknowledge even if the announce
+	 * fails (it only speeds up network convergence). */
+	if (!qmp_announce_self(d->qd, NULL, NULL))
+		pr_warn("announce-self failed on %s", d->m->p.vm);
+	return tp_receiver_ack_commit(d->rx, err);
+}
+
+/* ---- the worker ---- */
+
+static int serve_one(dest_state *d, qm_error *err)
+{
+	tp_ctrl c;
+	int rc = tp_receiver_recv_ctrl(d->rx, &c, CTRL_POLL_MS, err);
+	bool ok = true;
+
+	if (rc <= 0)
+		return rc;
+	switch (c.type) {
+	case TP_FRAME_DEVSTATE:
+		ok = devstate_chunk(d, &c, err);
+		break;
+	case TP_FRAME_VERIFY:
+		if (d->m->st.phase == QM_PHASE_PRECOPY)
+			mig_step(d->m, QM_EV_GATE_STOP, false);
+		if (d->m->st.phase == QM_PHASE_STOP_COPY)
+			mig_step(d->m, QM_EV_FINAL_SENT, false);
+		ok = verify_chunks(d, &c, err);
+		break;
+	case TP_FRAME_COMMIT:
+		if (d->m->st.phase == QM_PHASE_VERIFY)
+			mig_step(d->m, QM_EV_VERIFIED, false);
+		ok = commit(d, err);
+		if (ok)
+			rc = 2;
+		break;
+	default:
+		ok = qm_error_set(err, QM_ERR_PROTO, "unexpected control frame "
+				  "%s", tp_frame_name(c.type));
+	}
+	tp_ctrl_release(&c);
+	return ok ? rc : -1;
+}
+
+static bool run(dest_state *d, qm_error *err)
+{
+	int rc;
+
+	if (!tp_receiver_accept(d->rx, err) || !launch_qd(d, err) ||
+	    !connect_qd(d, err) || !prepare_incoming(d, err))
+		return false;
+	mig_step(d->m, QM_EV_START_OK, false);
+	while ((rc = serve_one(d, err)) != 2) {
+		if (rc < 0)
+			return false;
+		if (atomic_load(&d->m->cancel))
+			return qm_error_set(err, QM_ERR_CANCELLED, "cancelled");
+	}
+	return true;
+}
+
+/* The VM runs here now: attach to it like any other, so it can be
+ * listed and migrated on (QEMU serves one QMP client: ours goes first). */
+static void attach_here(dest_state *d)
+{
+	const ld_path *q = ld_result_qmp(&d->lr);
+	qm_error err = QM_ERROR_INIT;
+
+	qmp_conn_free(d->qd);
+	d->qd = NULL;
+	d->vm = calloc(1, sizeof(*d->vm));
+	if (d->vm && agent_vm_attach(d->vm, d->m->p.vm, q->dst, d->qd_pid,
+				     AGENT_ATTACH_TIMEOUT_MS, &err))
+		return;
+	pr_warn("migration %s: the VM runs here but attaching to it failed: "
+		"%s", d->m->id, err.msg);
+	free(d->vm);
+	d->vm = NULL;
+}
+
+static void cleanup_failed(dest_state *d)
+{
+	kill_qd(d);
+	for (size_t i = 0; i < d->lr.npaths; i++)
+		if (d->lr.paths[i].kind == LD_PATH_MEMORY)
+			unlink(d->lr.paths[i].dst);
+	unlink(d->incoming);
+}
+
+void *mig_dest_thread(void *arg)
+{
+	dest_state *d = arg;
+	migration *m = d->m;
+	qm_error err = QM_ERROR_INIT;
+
+	if (run(d, &err)) {
+		mig_step(m, QM_EV_COMMITTED, false);
+		attach_here(d);
+	} else {
+		pr_err("migration %s: %s", m->id, err.msg);
+		mig_fail_msg(m, &err);
+		tp_receiver_abort(d->rx, TP_ABORT_ENGINE, err.msg);
+		qmp_conn_free(d->qd);
+		d->qd = NULL;
+		cleanup_failed(d);
+		mig_step(m, err.code == QM_ERR_CANCELLED ? QM_EV_CANCEL
+							 : QM_EV_FAIL, false);
+	}
+	if (d->devstate_fd >= 0)
+		close(d->devstate_fd);
+	agent_mailbox_post(m->a->mb, mig_dest_finished, d);
+	return NULL;
+}
+
+/* ---- migration.prepare ---- */
+
+static bool block_path(void *opaque, const char *id, uint64_t size,
+		       char *path, size_t len)
+{
+	dest_state *d = opaque;
+
+	for (size_t i = 0; i < d->lr.nbackends; i++) {
+		const ld_backend *b = &d->lr.backends[i];
+
+		if (strcmp(b->id, id) || b->path < 0 ||
+		    (b->has_size && b->size != size))
+			continue;
+		/* A leftover of an earlier migration would be trusted as
+		 * zero pages: start from an empty file. */
+		unlink(d->lr.paths[b->path].dst);
+		return qm_format(path, len, "%s", d->lr.paths[b->path].dst);
+	}
+	return false;
+}
+
+bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
+{
+	const char *host = d->m->a->peer_host;
+	tp_receiver_config rc = { .listen_host = host, .psk = d->m->a->key.psk,
+				  .psk_len = d->m->a->key.len,
+				  .block_path = block_path,
+				  .block_path_opaque = d };
+	ld_opts o = { .state_dir = d->m->a->cfg.state_dir,
+		      .vm_name = d->m->p.vm,
+		      .qemu_binary = d->m->a->qemu_binary,
+		      .reserved_names = reserved };
+
+	if (!ld_desc_from_json(&d->desc, launch, err) ||
+	    !ld_rewrite(&d->desc, &o, &d->lr, err) ||
+	    !ld_check_external(&d->lr, NULL, err))
+		return false;
+	if (mkdir(d->lr.vm_dir, 0700) < 0 && errno != EEXIST &&
+	    !qm_state_open(d->lr.vm_dir, err))
+		return false;
+	if (!qm_state_open(d->lr.vm_dir, err))
+		return false;
+	d->rx = tp_receiver_new(&rc, err);
+	return d->rx != NULL;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to the migration engine (mig-*.c, methods-mig.c).
+ */
+#ifndef QMIG_AGENT_MIG_INT_H
+#define QMIG_AGENT_MIG_INT_H
+
+#include "agent/agent-int.h"
+#include "agent/launchdesc.h"
+#include "agent/migration.h"
+#include "agent/peer.h"
+#include "agent/qemu_mig.h"
+#include "agent/statedir.h"
+#include "transport/transport.h"
+
+/* Pages per verification chunk: one hash covers this many page hashes. */
+#define MIG_VERIFY_CHUNK 512
+
+typedef struct dest_state {
+	migration *m;
+	ld_desc desc;
+	ld_result lr;
+	tp_receiver *rx;
+	pid_t qd_pid;
+	qmp_conn *qd;
+	char incoming[640];
+	int devstate_fd;
+	uint64_t devstate_off;
+	bool devstate_done;
+	agent_vm *vm;            /* attached after COMMIT, for the registry */
+} dest_state;
+
+/* Hash pages [first, first + n) of @ram into @pages (n entries) and the
+ * chunk hash over them into *@chunk. */
+bool mig_hash_range(const dl_ram *ram, const dl_hasher *h, uint64_t first,
+		    uint64_t n, dl_hash *pages, dl_hash *chunk, qm_error *err);
+
+/* Destination (mig-dest.c). */
+bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err);
+void *mig_dest_thread(void *arg);
+/* Loop thread, posted by the worker at its end. */
+void mig_dest_finished(void *arg);
+
+/* Source (mig-source.c). */
+void *mig_source_thread(void *arg);
+void mig_source_finished(void *arg);
+
+/* Registry of migrations (methods-mig.c, loop thread). */
+migration *mig_new(agent *a, qm_side side, const mig_params *p,
+		   qm_error *err);
+migration *mig_find(agent *a, const char *id);
+
+#endif

@@ -1,0 +1,712 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The source side of a migration, on its worker thread:
+ *
+ *   setup      peer agent: login, migration.prepare (it launches Qd);
+ *              transport connected; tracker chosen
+ *   precopy    rounds: find changed pages, send them (hot ones held
+ *              back), flush, predict the downtime, let the gate decide
+ *   stop-copy  Qs stopped; final pass; device state through the agents
+ *   verify     chunk hashes of the real RAM compared, differing pages
+ *              resent and checked again
+ *   switchover COMMIT; the destination runs; Qs quits
+ *
+ * Any failure before COMMIT rolls back: the transport is aborted (the
+ * destination kills Qd) and Qs is resumed if we paused it. After COMMIT
+ * with no answer the source stays paused: in doubt.
+ */
+#define LOG_PREFIX "source"
+#include "agent/mig-int.h"
+#include "agent/throttle.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PEER_TIMEOUT_MS 15000
+#define COMMIT_TIMEOUT_MS 15000
+#define DEVSTATE_TIMEOUT_MS 30000
+#define VERIFY_PASSES 3
+#define HOT_WINDOW 4
+#define HOT_MIN_ROUNDS 3
+
+typedef struct source_state {
+	migration *m;
+	agent_vm *vm;
+	rpc_client *peer;
+	tp_sender *tx;
+	dl_hasher h;
+	uint8_t raw_id[16];
+	dl_tracker *tr;
+	qm_throttle *thr;
+	bool paused;
+	uint64_t round;
+	int64_t t_stop_ns;
+	qm_downtime actual;
+} source_state;
+
+static double ms_since(int64_t t0)
+{
+	return (qm_now_ns() - t0) / 1e6;
+}
+
+static void set_status(source_state *s, void (*fn)(mig_status *, void *),
+		       void *arg)
+{
+	pthread_mutex_lock(&s->m->lock);
+	fn(&s->m->st, arg);
+	pthread_mutex_unlock(&s->m->lock);
+}
+
+/* ---- setup ---- */
+
+static void on_sent(void *opaque, const tp_sent *v, size_t n)
+{
+	source_state *s = opaque;
+
+	for (size_t i = 0; i < n; i++)
+		dl_tracker_mark_sent(s->tr, v[i].page, v[i].hash);
+}
+
+static bool freeze(void *opaque, bool stop, qm_error *err)
+{
+	source_state *s = opaque;
+
+	return stop ? qmp_stop(s->vm->q, err) : qmp_cont(s->vm->q, err);
+}
+
+static json_object *prepare_params(source_state *s, qm_error *err)
+{
+	json_object *p = json_object_new_object(), *launch;
+
+	launch = ld_desc_to_json(&s->vm->desc, err);
+	if (!launch) {
+		json_object_put(p);
+		return NULL;
+	}
+	json_object_object_add(p, "id", json_object_new_string(s->m->id));
+	json_object_object_add(p, "vm", json_object_new_string(s->vm->name));
+	json_object_object_add(p, "launch", launch);
+	return p;
+}
+
+static bool prepare_peer(source_state *s, uint16_t *port, qm_error *err)
+{
+	json_object *p, *r, *v;
+
+	s->peer = peer_connect(&s->m->a->key, s->m->p.dest, PEER_TIMEOUT_MS,
+			       err);
+	if (!s->peer || !(p = prepare_params(s, err)))
+		return false;
+	r = rpc_client_call(s->peer, "migration.prepare", p, PEER_TIMEOUT_MS,
+			    err);
+	if (!r) {
+		qm_error_prepend(err, "destination agent %s", s->m->p.dest);
+		return false;
+	}
+	if (!json_object_object_get_ex(r, "port", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int(v) < 1 || json_object_get_int(v) > 65535) {
+		json_object_put(r);
+		return qm_error_set(err, QM_ERR_PROTO, "destination agent: "
+				    "migration.prepare gave no valid port");
+	}
+	*port = (uint16_t)json_object_get_int(v);
+	json_object_put(r);
+	return true;
+}
+
+static bool setup(source_state *s, qm_error *err)
+{
+	uint8_t seed[DL_SECRET_SIZE];
+	char host[128];
+	uint16_t port = 0, unused;
+	tp_sender_config tc = {
+		.streams = s->m->p.streams, .rate_bps = s->m->p.bandwidth_bps,
+		.psk = s->m->a->key.psk, .psk_len = s->m->a->key.len,
+		.vm_name = s->vm->name, .on_sent = on_sent,
+		.on_sent_opaque = s,
+	};
+	dl_tracker_opts to = { .kind = DL_TRACKER_AUTO, .qemu_pid = s->vm->pid,
+			       .assume_dest_zero = true, .freeze = freeze,
+			       .freeze_opaque = s };
+
+	if (!peer_split_hostport(s->m->p.dest, host, sizeof(host), &unused,
+				 err) ||
+	    !dl_hasher_init_random(&s->h, seed, err))
+		return false;
+	memcpy(tc.migration_id, s->raw_id, sizeof(tc.migration_id));
+	s->tr = dl_tracker_new(&s->vm->ram, &s->h, &to, err);
+	if (!s->tr || !prepare_peer(s, &port, err))
+		return false;
+	s->tx = tp_sender_new(&s->vm->ram, &s->h, &tc, err);
+	if (!s->tx || !tp_sender_connect(s->tx, host, port, err))
+		return false;
+	pthread_mutex_lock(&s->m->lock);
+	snprintf(s->m->st.tracker, sizeof(s->m->st.tracker), "%s",
+		 dl_tracker_name(s->tr));
+	pthread_mutex_unlock(&s->m->lock);
+	return true;
+}
+
+/* ---- rounds ---- */
+
+/* Queue the last round's dirty pages; hot pages are held back unless
+ * @all (the final pass). */
+static bool queue_dirty(source_state *s, bool all, qm_error *err)
+{
+	uint64_t cursor = 0, start, len;
+
+	while (dl_tracker_next_run(s->tr, &cursor, &start, &len)) {
+		uint64_t p = start, end = start + len;
+
+		while (p < end) {
+			uint64_t q = p;
+
+			if (!all && s->round >= HOT_WINDOW &&
+			    dl_tracker_is_hot(s->tr, p, HOT_WINDOW,
+					      HOT_MIN_ROUNDS)) {
+				p++;
+				continue;
+			}
+			while (q < end && (all || s->round < HOT_WINDOW ||
+					   !dl_tracker_is_hot(s->tr, q,
+							HOT_WINDOW,
+							HOT_MIN_ROUNDS)))
+				q++;
+			if (!tp_sender_queue(s->tx, p, q - p, err))
+				return false;
+			p = q;
+		}
+	}
+	return true;
+}
+
+typedef struct round_view {
+	const dl_round_stats *st;
+	const tp_round_stats *rs;
+	const tp_stats *ts;
+	const qm_downtime *pred;
+	const qm_gate_decision *gate;
+	double bandwidth;
+} round_view;
+
+static void apply_round(mig_status *st, void *arg)
+{
+	const round_view *v = arg;
+
+	st->round = (unsigned)v->rs->round + 1;
+	st->pages_full = v->ts->pages_full;
+	st->pages_zero = v->ts->pages_zero;
+	st->pages_dup = v->ts->pages_dup;
+	st->pages_have = v->ts->pages_have;
+	st->pages_resent = v->ts->pages_resent;
+	st->bytes_on_wire = v->ts->bytes_tx + v->ts->bytes_rx;
+	st->dirty_rate_bps = v->st->dirty_bytes_per_s;
+	st->bandwidth_bps = v->bandwidth;
+	if (v->pred) {
+		st->predicted = *v->pred;
+		st->predicted_downtime_ms = v->pred->total_ms;
+	}
+	if (v->gate) {
+		snprintf(st->gate, sizeof(st->gate), "%s: %s",
+			 qm_gate_action_name(v->gate->action), v->gate->why);
+		st->throttle_pct = v->gate->throttle_pct;
+	}
+}
+
+static double bandwidth_of(const tp_round_stats *rs, const tp_stats *ts)
+{
+	double b = rs->elapsed_ns > 0 ? rs->bytes_tx * 1e9 / rs->elapsed_ns : 0;
+
+	/* A round with little to send says little about the link. */
+	return b > ts->throughput_bps ? b : ts->throughput_bps;
+}
+
+static void predict(source_state *s, const dl_round_stats *st,
+		    const tp_round_stats *rs, double bw, qm_downtime *out)
+{
+	uint64_t sent = rs->pages_full + rs->pages_zero + rs->pages_dup +
+			rs->pages_have;
+	tp_stats ts;
+	qm_predict_input in = {
+		.dirty_pages = st->pages_dirty,
+		.wire_bytes_per_page = sent ? (double)rs->bytes_tx / sent : 0,
+		.bandwidth_bps = bw > 0 ? bw : 1e9,
+		.scan_ms = st->find_ns / 1e6,
+		.scan_speedup = 1,
+	};
+
+	tp_sender_get_stats(s->tx, &ts);
+	in.rtt_ms = ts.srtt_ms;
+	qm_predict(&s->m->a->predictor, &in, out);
+}
+
+static void throttle(source_state *s, unsigned pct)
+{
+	qm_error err = QM_ERROR_INIT;
+
+	if (!s->thr)
+		s->thr = qm_throttle_new(s->m->id, s->vm->vcpu_tids,
+					 s->vm->nvcpus, NULL, &err);
+	if (!s->thr || !qm_throttle_set(s->thr, pct, &err))
+		pr_warn("migration %s: throttling to %u%%: %s", s->m->id, pct,
+			err.msg);
+}
+
+static qm_gate_action gate(source_state *s, const dl_round_stats *st,
+			   const qm_downtime *pred, unsigned not_shrinking,
+			   double bw, qm_gate_decision *d)
+{
+	const mig_params *p = &s->m->p;
+	qm_gate_input in = {
+		.predicted_ms = pred->total_ms,
+		.max_downtime_ms = p->max_downtime_ms,
+		.start_ms = s->m->st.started_ms, .now_ms = qm_now_ms(),
+		.deadline_ms = p->deadline_s > 0 ? s->m->st.started_ms +
+			       (int64_t)(p->deadline_s * 1000) : 0,
+		.on_deadline_force = p->on_deadline_force,
+		.dirty_bytes_per_s = st->dirty_bytes_per_s,
+		.bandwidth_bps = bw, .round = (unsigned)s->round,
+		.rounds_not_shrinking = not_shrinking,
+		.throttle_pct = s->thr ? qm_throttle_get(s->thr) : 0,
+	};
+
+	qm_gate_decide(&in, d);
+	if (d->action == QM_GATE_CONTINUE && (int)s->round + 1 >= p->max_rounds) {
+		d->action = QM_GATE_STOP_COPY;
+		d->why = "round cap reached";
+	}
+	if (in.deadline_ms) {
+		pthread_mutex_lock(&s->m->lock);
+		s->m->st.deadline_slack_ms = in.deadline_ms - in.now_ms -
+					     pred->total_ms;
+		pthread_mutex_unlock(&s->m->lock);
+	}
+	return d->action;
+}
+
+static bool one_round(source_state *s, dl_round_stats *st,
+		      tp_round_stats *rs, qm_error *err)
+{
+	return dl_tracker_round(s->tr, 0, st, err) &&
+	       queue_dirty(s, false, err) &&
+	       tp_sender_flush(s->tx, s->round, rs, err);
+}
+
+static bool precopy(source_state *s, qm_error *err)
+{
+	uint64_t prev_dirty = UINT64_MAX;
+	unsigned not_shrinking = 0;
+
+	for (;; s->round++) {
+		dl_round_stats st;
+		tp_round_stats rs;
+		tp_stats ts;
+		qm_downtime pred;
+		qm_gate_decision d;
+		round_view v = { &st, &rs, &ts, &pred, &d, 0 };
+
+		if (atomic_load(&s->m->cancel))
+			return qm_error_set(err, QM_ERR_CANCELLED, "cancelled");
+		if (!one_round(s, &st, &rs, err))
+			return false;
+		tp_sender_get_stats(s->tx, &ts);
+		v.bandwidth = bandwidth_of(&rs, &ts);
+		not_shrinking = st.pages_dirty * 10 > prev_dirty * 9 ?
+				not_shrinking + 1 : 0;
+		prev_dirty = st.pages_dirty;
+		predict(s, &st, &rs, v.bandwidth, &pred);
+		gate(s, &st, &pred, s->round ? not_shrinking : 0, v.bandwidth,
+		     &d);
+		set_status(s, apply_round, &v);
+		if (d.action == QM_GATE_ABORT)
+			return qm_error_set(err, QM_ERR_TIMEOUT, "deadline: %s "
+					    "(predicted downtime %.0f ms, max "
+					    "%.0f ms)", d.why, pred.total_ms,
+					    s->m->p.max_downtime_ms);
+		if (d.action == QM_GATE_STOP_COPY || d.action == QM_GATE_FORCE)
+			return true;
+		if (d.action == QM_GATE_THROTTLE)
+			throttle(s, d.throttle_pct);
+		mig_step(s->m, QM_EV_ROUND_DONE, false);
+	}
+}
+
+/* ---- stop-copy: final pass and device state ---- */
+
+static bool final_pass(source_state *s, qm_error *err)
+{
+	dl_round_stats st;
+	tp_round_stats rs;
+	tp_stats ts;
+	int64_t t;
+	round_view v = { &st, &rs, &ts, NULL, NULL, 0 };
+
+	t = qm_now_ns();
+	if (!dl_tracker_round(s->tr, 0, &st, err))
+		return false;
+	s->actual.part_ms[QM_PART_FINAL_SCAN] = ms_since(t);
+	t = qm_now_ns();
+	s->round++;
+	if (!queue_dirty(s, true, err) ||
+	    !tp_sender_flush(s->tx, s->round, &rs, err))
+		return false;
+	s->actual.part_ms[QM_PART_FINAL_SEND] = ms_since(t);
+	tp_sender_get_stats(s->tx, &ts);
+	v.bandwidth = bandwidth_of(&rs, &ts);
+	set_status(s, apply_round, &v);
+	return true;
+}
+
+static int listen_devstate(source_state *s, char *path, size_t len,
+			   qm_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!qm_format(path, len, "%s/run/ds-%.12s.sock",
+		       s->m->a->cfg.state_dir, s->m->id) ||
+	    strlen(path) >= sizeof(sa.sun_path)) {
+		qm_error_set(err, QM_ERR_TOO_BIG, "state dir too long for a "
+			     "unix socket path");
+		return -1;
+	}
+	if (!qm_state_open(s->m->a->run_dir, err))
+		return -1;
+	unlink(path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 1) < 0) {
+		qm_error_errno(err, errno, "device-state socket %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int accept_timeout(int lfd, int ms, qm_error *err)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int fd;
+
+	if (poll(&p, 1, ms) <= 0) {
+		qm_error_set(err, QM_ERR_TIMEOUT, "source QEMU did not connect "
+			     "to the device-state socket");
+		return -1;
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		qm_error_errno(err, errno, "accepting QEMU's device state");
+	return fd;
+}
+
+/* Relay what Qs writes to the DEVSTATE frames, until EOF. */
+static bool relay_devstate(source_state *s, int fd, qm_error *err)
+{
+	uint8_t *buf = malloc(TP_MAX_DEVSTATE_CHUNK);
+	uint64_t off = 0;
+	bool ok = buf != NULL, done = false;
+
+	if (!ok)
+		return qm_error_set(err, QM_ERR_NOMEM, "device-state buffer");
+	while (ok && !done) {
+		ssize_t n = read(fd, buf, TP_MAX_DEVSTATE_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ok = qm_error_errno(err, errno, "reading device state");
+			break;
+		}
+		done = n == 0;
+		ok = tp_sender_send_devstate(s->tx, off, buf, (size_t)n, done,
+					     err);
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return ok;
+}
+
+static bool device_state(source_state *s, qm_error *err)
+{
+	qm_native_opts o = { .ignore_shared = true };
+	char path[300], uri[310];
+	qmp_migrate_info mi;
+	int lfd, fd = -1;
+	bool ok = false;
+	int64_t t = qm_now_ns();
+
+	lfd = listen_devstate(s, path, sizeof(path), err);
+	if (lfd < 0)
+		return false;
+	snprintf(uri, sizeof(uri), "unix:%s", path);
+	if (qm_native_outgoing(s->vm->q, &o, uri, err) &&
+	    (fd = accept_timeout(lfd, DEVSTATE_TIMEOUT_MS, err)) >= 0)
+		ok = relay_devstate(s, fd, err) &&
+		     qm_native_wait(s->vm->q, QM_MIG_DONE_MASK, 2,
+				    DEVSTATE_TIMEOUT_MS, &mi, err);
+	if (ok && mi.status != QMP_MIG_STATUS_COMPLETED)
+		ok = qm_error_set(err, QM_ERR_QMP, "source QEMU's device-state "
+				  "migration ended '%s'", mi.status_str);
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	unlink(path);
+	s->actual.part_ms[QM_PART_DEVICE_STATE] = ms_since(t);
+	return ok;
+}
+
+/* ---- verification ---- */
+
+#define VERIFY_FRAME_CHUNKS TP_MAX_VERIFY_HASHES
+
+/* Send chunk hashes for chunks listed in @chunks (first pages), grouped
+ * into frames of consecutive chunks. */
+static bool send_chunk_hashes(source_state *s, const uint64_t *chunks,
+			      size_t n, unsigned *frames, qm_error *err)
+{
+	dl_hash *pages = calloc(MIG_VERIFY_CHUNK, sizeof(*pages));
+	dl_hash *hs = calloc(VERIFY_FRAME_CHUNKS, sizeof(*hs));
+	const dl_ram *ram = &s->vm->ram;
+	size_t i = 0;
+	bool ok = hs && pages;
+
+	*frames = 0;
+	while (ok && i < n) {
+		size_t k = 0;
+		uint64_t first = chunks[i];
+
+		while (ok && i < n && k < VERIFY_FRAME_CHUNKS &&
+		       chunks[i] == first + k * MIG_VERIFY_CHUNK) {
+			uint64_t c = chunks[i];
+
+			ok = mig_hash_range(ram, &s->h, c, QM_MIN(
+					(uint64_t)MIG_VERIFY_CHUNK,
+					ram->npages - c), pages, &hs[k], err);
+			i++;
+			k++;
+		}
+		if (ok)
+			ok = tp_sender_send_verify(s->tx, TP_VERIFY_CHUNK, first,
+						   MIG_VERIFY_CHUNK, hs, k, err);
+		*frames += ok;
+	}
+	free(hs);
+	free(pages);
+	return ok || qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
+}
+
+/* Compare the destination's page hashes of one chunk with ours; queue the
+ * pages that differ for resending. */
+static bool compare_pages(source_state *s, const tp_ctrl *c, uint64_t *bad,
+			  qm_error *err)
+{
+	uint64_t first = c->u.verify.first, n = c->u.verify.count;
+	dl_hash chunk, *mine;
+	bool ok;
+
+	if (c->u.verify.level != TP_VERIFY_PAGE || c->u.verify.span != 1 ||
+	    n > MIG_VERIFY_CHUNK || first >= s->vm->ram.npages ||
+	    n > s->vm->ram.npages - first)
+		return qm_error_set(err, QM_ERR_PROTO, "VERIFY from the "
+				    "destination: pages %llu+%llu do not fit",
+				    (unsigned long long)first,
+				    (unsigned long long)n);
+	mine = calloc(MIG_VERIFY_CHUNK, sizeof(*mine));
+	if (!mine)
+		return qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
+	ok = mig_hash_range(&s->vm->ram, &s->h, first, n, mine, &chunk, err);
+	for (uint64_t i = 0; ok && i < n; i++) {
+		if (dl_hash_eq(mine[i], tp_ctrl_hash(c, (uint32_t)i)))
+			continue;
+		(*bad)++;
+		ok = tp_sender_queue(s->tx, first + i, 1, err);
+	}
+	free(mine);
+	return ok;
+}
+
+/* One pass: send chunk hashes, collect the destination's answer, resend
+ * what differs. Returns the chunks that differed in @chunks (replaced). */
+static bool verify_pass(source_state *s, uint64_t **chunks, size_t *n,
+			uint64_t *bad_pages, qm_error *err)
+{
+	unsigned frames, answers = 0;
+	size_t nbad = 0;
+	tp_ctrl c;
+	int rc;
+
+	if (!send_chunk_hashes(s, *chunks, *n, &frames, err))
+		return false;
+	/* One MISMATCH(VERIFY) answers each VERIFY frame, after the page
+	 * hashes of that frame's differing chunks. */
+	while (answers < frames) {
+		rc = tp_sender_recv_ctrl(s->tx, &c, COMMIT_TIMEOUT_MS, err);
+		if (rc <= 0)
+			return rc == 0 ? qm_error_set(err, QM_ERR_TIMEOUT,
+					"no verification answer") : false;
+		if (c.type == TP_FRAME_VERIFY) {
+			bool ok = compare_pages(s, &c, bad_pages, err);
+
+			tp_ctrl_release(&c);
+			if (!ok)
+				return false;
+			continue;
+		}
+		if (c.type != TP_FRAME_MISMATCH) {
+			tp_ctrl_release(&c);
+			return qm_error_set(err, QM_ERR_PROTO, "unexpected %s "
+					    "during verification",
+					    tp_frame_name(c.type));
+		}
+		for (uint32_t i = 0; i < c.u.mismatch.count && nbad < *n; i++)
+			(*chunks)[nbad++] = tp_ctrl_page(&c, i);
+		tp_ctrl_release(&c);
+		answers++;
+	}
+	*n = nbad;
+	return true;
+}
+
+static void apply_verify(mig_status *st, void *arg)
+{
+	const uint64_t *v = arg;
+
+	st->verify_checked = v[0];
+	st->verify_mismatches = v[1];
+	st->verify_resent = v[1];
+	st->verify_done = v[2];
+	st->verify_passed = v[3];
+}
+
+static bool verify(source_state *s, qm_error *err)
+{
+	uint64_t nchunks = (s->vm->ram.npages + MIG_VERIFY_CHUNK - 1) /
+			   MIG_VERIFY_CHUNK;
+	uint64_t *chunks = calloc(nchunks, sizeof(*chunks));
+	uint64_t v[4] = { s->vm->ram.npages, 0, 0, 0 };
+	size_t n = nchunks;
+	int64_t t = qm_now_ns();
+	bool ok = chunks != NULL;
+
+	for (uint64_t i = 0; i < nchunks; i++)
+		chunks[i] = i * MIG_VERIFY_CHUNK;
+	for (int pass = 0; ok && n && pass < VERIFY_PASSES; pass++) {
+		uint64_t before = v[1];
+
+		ok = verify_pass(s, &chunks, &n, &v[1], err);
+		if (ok && v[1] > before)
+			ok = tp_sender_flush(s->tx, ++s->round, NULL, err);
+	}
+	free(chunks);
+	v[2] = 1;
+	v[3] = ok && n == 0;
+	set_status(s, apply_verify, v);
+	s->actual.part_ms[QM_PART_VERIFY] = ms_since(t);
+	if (ok && n)
+		return qm_error_set(err, QM_ERR_PROTO, "verification: %zu chunk(s)"
+				    " still differ after %d passes", n,
+				    VERIFY_PASSES);
+	return ok;
+}
+
+/* ---- switchover and rollback ---- */
+
+static void apply_downtime(mig_status *st, void *arg)
+{
+	const source_state *s = arg;
+
+	st->actual = s->actual;
+	st->downtime_ms = s->actual.total_ms;
+}
+
+static bool switchover(source_state *s, qm_error *err)
+{
+	int64_t t = qm_now_ns();
+
+	if (!tp_sender_commit(s->tx, s->round, COMMIT_TIMEOUT_MS, err))
+		return false;
+	s->actual.part_ms[QM_PART_CONT] = ms_since(t);
+	s->actual.total_ms = ms_since(s->t_stop_ns);
+	set_status(s, apply_downtime, s);
+	s->paused = false;
+	if (!qmp_quit(s->vm->q, NULL))
+		pr_warn("migration %s: quitting the source QEMU failed", s->m->id);
+	return true;
+}
+
+static void rollback(source_state *s)
+{
+	qm_error err = QM_ERROR_INIT;
+
+	if (s->tx)
+		tp_sender_abort(s->tx, TP_ABORT_ENGINE, "source rolled back");
+	qm_throttle_free(s->thr);
+	s->thr = NULL;
+	if (s->paused && !qmp_cont(s->vm->q, &err))
+		pr_err("migration %s: RESUMING THE SOURCE FAILED: %s", s->m->id,
+		       err.msg);
+}
+
+static bool run(source_state *s, qm_error *err)
+{
+	if (!setup(s, err))
+		return false;
+	mig_step(s->m, QM_EV_START_OK, false);
+	if (!precopy(s, err))
+		return false;
+	qm_throttle_free(s->thr);
+	s->thr = NULL;
+	s->t_stop_ns = qm_now_ns();
+	if (!qmp_stop(s->vm->q, err))
+		return false;
+	s->paused = true;
+	mig_step(s->m, QM_EV_GATE_STOP, true);
+	if (!final_pass(s, err) || !device_state(s, err))
+		return false;
+	mig_step(s->m, QM_EV_FINAL_SENT, true);
+	if (!verify(s, err))
+		return false;
+	mig_step(s->m, QM_EV_VERIFIED, true);
+	return switchover(s, err);
+}
+
+void *mig_source_thread(void *arg)
+{
+	migration *m = arg;
+	source_state s = { .m = m, .vm = m->vm };
+	qm_error err = QM_ERROR_INIT;
+
+	memcpy(s.raw_id, m->raw_id, sizeof(s.raw_id));
+	if (!run(&s, &err)) {
+		bool in_doubt = m->st.phase == QM_PHASE_SWITCHOVER &&
+				err.code != QM_ERR_CANCELLED;
+
+		pr_err("migration %s: %s", m->id, err.msg);
+		mig_fail_msg(m, &err);
+		if (in_doubt) {
+			mig_step(m, QM_EV_PEER_LOST, true);
+		} else {
+			rollback(&s);
+			mig_step(m, err.code == QM_ERR_CANCELLED ? QM_EV_CANCEL
+								 : QM_EV_FAIL,
+				 s.paused);
+		}
+	} else {
+		mig_step(m, QM_EV_COMMITTED, true);
+	}
+	qm_throttle_free(s.thr);
+	tp_sender_free(s.tx);
+	dl_tracker_free(s.tr);
+	rpc_client_free(s.peer);
+	agent_mailbox_post(m->a->mb, mig_source_finished, m);
+	return NULL;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * migration: one migration's context, on either side.
+ *
+ * A migration runs on a worker thread of its own (mig-source.c,
+ * mig-dest.c) with blocking transport and QMP calls; the loop thread
+ * answers migration.status from a snapshot taken under @lock, and asks
+ * for a cancel by setting @cancel. While it runs, the migration owns its
+ * VM (source) and the VM's QMP connection; at the end it posts itself to
+ * the loop thread, which releases the VM and sends the final notification.
+ */
+#ifndef QMIG_AGENT_MIGRATION_H
+#define QMIG_AGENT_MIGRATION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "agent/phase.h"
+#include "agent/predict.h"
+
+#define MIG_ID_LEN 33            /* 32 hex digits + NUL */
+
+typedef enum mig_verify_mode {
+	MIG_VERIFY_FULL,         /* every page, hashed on both sides */
+	MIG_VERIFY_TRACKED,      /* the final pass's pages only */
+} mig_verify_mode;
+
+/* What migration.start asked for. */
+typedef struct mig_params {
+	char vm[64];
+	char dest[160];              /* peer agent, HOST:PORT */
+	double max_downtime_ms;      /* default 300 */
+	double deadline_s;           /* from start; 0 = none */
+	bool on_deadline_force;      /* false: abort */
+	uint64_t bandwidth_bps;      /* 0 = unlimited */
+	int streams;                 /* 0 = transport default */
+	mig_verify_mode verify;
+	int max_rounds;              /* safety cap, default 30 */
+} mig_params;
+
+/* Everything migration.status reports; copied under the lock. */
+typedef struct mig_status {
+	qm_phase phase;
+	unsigned round;
+	uint64_t bytes_on_wire;
+	double dirty_rate_bps;
+	double bandwidth_bps;
+	double predicted_downtime_ms;
+	double downtime_ms;          /* measured, < 0 until known */
+	double deadline_slack_ms;    /* < 0 if no deadline */
+	uint64_t pages_full, pages_zero, pages_dup, pages_have;
+	uint64_t pages_resent;
+	qm_downtime predicted, actual;
+	uint64_t verify_checked, verify_mismatches, verify_resent;
+	bool verify_done, verify_passed;
+	unsigned throttle_pct;
+	char tracker[32];
+	char gate[96];               /* the gate's last reason */
+	char error[QM_ERROR_MSG_MAX];
+	int64_t started_ms, ended_ms;
+} mig_status;
+
+typedef struct agent agent;
+typedef struct agent_vm agent_vm;
+
+typedef struct migration {
+	char id[MIG_ID_LEN];
+	uint8_t raw_id[16];          /* the same, as sent to the peer */
+	qm_side side;
+	agent *a;
+	agent_vm *vm;                /* source side */
+	mig_params p;
+	pthread_mutex_t lock;
+	mig_status st;               /* under @lock */
+	atomic_bool cancel;
+	bool finished;               /* loop thread: worker has posted its end */
+	void *side_state;            /* mig-source.c / mig-dest.c private */
+} migration;
+
+/* Status as the contract names it (loop thread, takes the lock). */
+json_object *mig_status_json(migration *m);
+/* Move to the phase after @ev; logs refusals (a bug) and keeps the phase.
+ * Worker thread. Also sends a notification through the agent. */
+void mig_step(migration *m, qm_event ev, bool source_paused);
+/* Record the first error (worker thread). */
+void mig_fail_msg(migration *m, const qm_error *err);
+/* Random 128-bit id as 32 hex digits, and its raw bytes. */
+bool mig_new_id(char id[MIG_ID_LEN], uint8_t raw[16], qm_error *err);
+
+#endif

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * End-to-end migrations between two real agents on loopback, with the
+ * self-checking guest under TCG:
+ *  - agent mode: the guest, writing all the time, runs on the destination
+ *    afterwards, continues from the source's last heartbeat, prints no
+ *    CORRUPT; verification passed with 0 mismatches; the source QEMU quit;
+ *    the destination agent lists the VM;
+ *  - a deadline that cannot be met with on_deadline "abort": the VM keeps
+ *    running on the source, intact, and the status says why;
+ *  - the destination agent killed mid-migration: the VM keeps running on
+ *    the source, intact;
+ *  - bad migration.start requests get the documented errors.
+ */
+#include "tests/qmig_test.h"
+#include "agent/rpc.h"
+#include "tools/guest/guestlog.h"
+#include "tools/launch/launch.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMO 15000
+#define MIG_WAIT_MS 120000
+
+typedef struct fx {
+	ql_agent src, dst;
+	ql_vm vm;
+	rpc_client *cs;
+	char psk[128];
+	char dest[64];
+	gl_follow f;
+	bool following;
+} fx;
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool write_psk(char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "/tmp/qmig-test-psk-%d", (int)getpid());
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	fputs("test pre-shared key, 32 bytes!!\n", f);
+	fclose(f);
+	return chmod(path, 0600) == 0;
+}
+
+static int fx_setup(void **state)
+{
+	static const ql_vm_opts o = { .name = "mig", .ram_bytes = 256 << 20,
+				      .append = "ws=32M rate=3000 pattern=rand "
+						"zero=20 dup=20",
+				      .accel = QL_ACCEL_TCG };
+	fx *f = calloc(1, sizeof(*f));
+	qm_error err = QM_ERROR_INIT;
+	const char *sargs[] = { "--psk-file", f->psk, NULL };
+	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
+				NULL };
+	uint64_t beats = 200;
+
+	*state = f;
+	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
+	if (!write_psk(f->psk, sizeof(f->psk)) ||
+	    !ql_agent_start(&f->src, "src", sargs, &err) ||
+	    !ql_agent_start(&f->dst, "dst", dargs, &err) ||
+	    !ql_vm_start(&f->vm, &o, &err) ||
+	    !gl_follow_open(&f->f, f->vm.serial_path, 0, &err) ||
+	    !gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
+			    TMO, &err) ||
+	    !(f->cs = rpc_client_connect(f->src.rpc, TMO, &err))) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		return -1;
+	}
+	f->following = true;
+	return 0;
+}
+
+/* QEMUs the destination agent started run on after it exits (VMs outlive
+ * agents): find them by their state dir on the command line. */
+static void kill_dest_qemus(const char *state_dir)
+{
+	char path[64], cmd[4096];
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	while (d && (de = readdir(d))) {
+		FILE *fp;
+		size_t n;
+
+		if (!qm_format(path, sizeof(path), "/proc/%s/cmdline", de->d_name))
+			continue;
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		n = fread(cmd, 1, sizeof(cmd) - 1, fp);
+		fclose(fp);
+		for (size_t i = 0; i < n; i++)
+			cmd[i] = cmd[i] ? cmd[i] : ' ';
+		cmd[n] = '\0';
+		if (strstr(cmd, "qemu-system") && strstr(cmd, state_dir))
+			kill(atoi(de->d_name), SIGKILL);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int fx_teardown(void **state)
+{
+	fx *f = *state;
+	char dir[QL_PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", f->dst.state_dir);
+	rpc_client_free(f->cs);
+	if (f->following)
+		gl_follow_close(&f->f);
+	ql_vm_stop(&f->vm);
+	ql_agent_stop(&f->src);
+	kill_dest_qemus(dir);
+	ql_agent_stop(&f->dst);
+	unlink(f->psk);
+	free(f);
+	return 0;
+}
+
+static json_object *get(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+static void attach(fx *f)
+{
+	char p[512];
+	qm_error err = QM_ERROR_INIT;
+	json_object *r;
+
+	snprintf(p, sizeof(p), "{\"name\": \"g1\", \"qmp\": \"%s\"}",
+		 f->vm.qmp_path);
+	r = rpc_client_call(f->cs, "vm.attach", json_tokener_parse(p), TMO,
+			    &err);
+	if (!r)
+		fail_msg("attach: %s", err.msg);
+	json_object_put(r);
+}
+
+static char *start(fx *f, const char *extra)
+{
+	char p[512];
+	qm_error err = QM_ERROR_INIT;
+	json_object *r;
+	char *id;
+
+	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\"%s%s}",
+		 f->dest, extra ? ", " : "", extra ? extra : "");
+	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
+			    TMO, &err);
+	if (!r)
+		fail_msg("migration.start: %s", err.msg);
+	id = strdup(json_object_get_string(get(r, "id")));
+	json_object_put(r);
+	return id;
+}
+
+/* Poll migration.status until a final phase; returns the last status. */
+static json_object *wait_final(fx *f, const char *id)
+{
+	int64_t deadline = qm_now_ms() + MIG_WAIT_MS;
+	qm_error err = QM_ERROR_INIT;
+	char p[128];
+
+	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
+	while (qm_now_ms() < deadline) {
+		json_object *st = rpc_client_call(f->cs, "migration.status",
+						  json_tokener_parse(p), TMO,
+						  &err);
+		const char *ph;
+
+		if (!st)
+			fail_msg("status: %s", err.msg);
+		ph = json_object_get_string(get(st, "phase"));
+		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
+		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled") ||
+		    !strcmp(ph, "in-doubt"))
+			return st;
+		json_object_put(st);
+		usleep(100 * 1000);
+	}
+	fail_msg("migration %s did not end within %d ms", id, MIG_WAIT_MS);
+	return NULL;
+}
+
+/* The guest is still running on the source and nothing is corrupt. */
+static void expect_on_source(fx *f)
+{
+	qm_error err = QM_ERROR_INIT;
+	uint64_t beats;
+
+	assert_true(ql_vm_alive(&f->vm));
+	gl_follow_process(&f->f, NULL);
+	beats = f->f.log.hb_count + 200;
+	if (!gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
+			    TMO, &err))
+		fail_msg("guest stopped on the source: %s", err.msg);
+	assert_int_equal(f->f.log.corrupt_total, 0);
+	assert_int_equal(f->f.log.hb_seq_breaks, 0);
+}
+
+/* Agent mode, end to end. */
+static void test_agent_mode(void **state)
+{
+	fx *f = *state;
+	char dpath[QL_PATH_MAX + 32];
+	qm_error err = QM_ERROR_INIT;
+	json_object *st, *ver;
+	gl_follow df;
+	gl_continuity c;
+	uint64_t beats = 300;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"max_downtime_ms\": 300");
+	st = wait_final(f, id);
+	printf("# %s\n", json_object_to_json_string(st));
+	assert_string_equal(json_object_get_string(get(st, "phase")),
+			    "completed");
+	ver = get(st, "verify");
+	assert_true(json_object_get_boolean(get(ver, "passed")));
+	assert_int_equal(json_object_get_int64(get(ver, "mismatches")), 0);
+	assert_true(json_object_get_double(get(st, "downtime_ms")) > 0);
+	for (int i = 0; i < 100 && ql_vm_alive(&f->vm); i++)
+		usleep(20 * 1000);
+	assert_false(ql_vm_alive(&f->vm));
+
+	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
+	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
+	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
+			    &err))
+		fail_msg("destination guest: %s", err.msg);
+	gl_follow_process(&f->f, NULL);
+	gl_continuity_check(&f->f.log, &df.log, &c);
+	printf("# continuity %s: source last HB %llu, destination first %llu\n",
+	       gl_verdict_name(c.verdict), (unsigned long long)c.src_last.seq,
+	       (unsigned long long)c.dst_first.seq);
+	assert_int_equal(c.verdict, GL_VERDICT_OK);
+	assert_int_equal(df.log.corrupt_total, 0);
+	gl_follow_close(&df);
+	json_object_put(st);
+	free(id);
+}
+
+/* An impossible downtime with a short deadline and on_deadline "abort":
+ * the VM stays on the source, intact. */
+static void test_deadline_abort(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"max_downtime_ms\": 0.001, \"deadline\": 2, "
+		      "\"on_deadline\": \"abort\"");
+	st = wait_final(f, id);
+	printf("# %s: %s\n", json_object_get_string(get(st, "phase")),
+	       json_object_get_string(get(st, "error")));
+	assert_string_not_equal(json_object_get_string(get(st, "phase")),
+				"completed");
+	assert_non_null(strstr(json_object_get_string(get(st, "error")),
+			       "deadline"));
+	expect_on_source(f);
+	json_object_put(st);
+	free(id);
+}
+
+/* The destination agent dies during pre-copy (slowed by a bandwidth
+ * cap): the VM stays on the source, intact. */
+static void test_dest_agent_killed(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 40");
+	usleep(1500 * 1000);
+	ql_agent_kill(&f->dst);
+	st = wait_final(f, id);
+	printf("# %s: %s\n", json_object_get_string(get(st, "phase")),
+	       json_object_get_string(get(st, "error")));
+	assert_string_not_equal(json_object_get_string(get(st, "phase")),
+				"completed");
+	expect_on_source(f);
+	json_object_put(st);
+	free(id);
+}
+
+static void expect_error(fx *f, const char *params, int code)
+{
+	qm_error err = QM_ERROR_INIT;
+	json_object *r = rpc_client_call(f->cs, "migration.start",
+					 json_tokener_parse(params), TMO, &err);
+
+	if (r)
+		fail_msg("%s: expected error %d", params, code);
+	printf("# %s -> %d %s\n", params, err.subclass, err.msg);
+	assert_int_equal(err.subclass, code);
+}
+
+/* Refusals of migration.start. */
+static void test_bad_start(void **state)
+{
+	fx *f = *state;
+
+	attach(f);
+	expect_error(f, "{\"vm\": \"nope\", \"dest\": \"127.0.0.1:1\"}",
+		     RPC_ERR_VM_NOT_FOUND);
+	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"nohostport\"}",
+		     RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"127.0.0.1:1\", "
+		     "\"on_deadline\": \"maybe\"}", RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"127.0.0.1:1\", "
+		     "\"mode\": \"qemu\"}", RPC_ERR_UNSUPPORTED);
+	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"127.0.0.1:1\", "
+		     "\"max_downtime_ms\": -5}", RPC_ERR_INVALID_PARAMS);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_agent_mode),
+		T(test_deadline_abort),
+		T(test_dest_agent_killed),
+		T(test_bad_start),
+	};
+	const char *kernel = ql_guest_kernel();
+
+	if (!ql_qemu_binary())
+		QT_SKIP("qemu-system-x86_64 not found (set QMIG_QEMU)");
+	if (!*kernel || access(kernel, R_OK))
+		QT_SKIP("guest kernel not built (QMIG_GUEST=%s)", kernel);
+	return cmocka_run_group_tests_name("/agent/migrate", tests, NULL, NULL);
+}
