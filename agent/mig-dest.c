@@ -47,6 +47,13 @@ static bool launch_qd(dest_state *d, qm_error *err)
 	if (d->qd_pid < 0)
 		return qm_error_errno(err, errno, "fork");
 	if (d->qd_pid == 0) {
+		sigset_t none;
+
+		/* The agent blocks SIGINT/SIGTERM (signalfd) and ignores
+		 * SIGPIPE; both would be inherited across exec. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
 		/* Not tied to the agent: the VM must outlive an agent
 		 * restart once it runs here. */
 		setsid();

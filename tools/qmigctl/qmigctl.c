@@ -288,6 +288,8 @@ static int wait_migration(rpc_client *cl, const char *id, bool json)
 	qm_error err = QM_ERROR_INIT;
 	json_object *st = NULL;
 	const char *phase = "";
+	char last[32] = "";
+	bool tty = isatty(STDERR_FILENO);
 	int rc;
 
 	for (;;) {
@@ -301,21 +303,23 @@ static int wait_migration(rpc_client *cl, const char *id, bool json)
 			return 1;
 		}
 		phase = sget(st, "phase");
-		if (!json)
-			fprintf(stderr, "\r%-10s round %-3d %8.1f MB sent  dirty "
-				"%7.1f MB/s  link %7.1f MB/s  predicted %6.1f ms ",
-				phase, (int)dget(st, "round"),
+		/* On a terminal one line redrawn; in a log one per phase. */
+		if (!json && (tty || strcmp(last, phase)))
+			fprintf(stderr, "%s%-10s round %-3d %8.1f MB sent  dirty "
+				"%7.1f MB/s  link %7.1f MB/s  predicted %6.1f ms%s",
+				tty ? "\r" : "", phase, (int)dget(st, "round"),
 				dget(st, "bytes_on_wire") / 1e6,
 				dget(st, "dirty_rate_bps") / 1e6,
 				dget(st, "bandwidth_bps") / 1e6,
-				dget(st, "predicted_downtime_ms"));
+				dget(st, "predicted_downtime_ms"), tty ? " " : "\n");
+		snprintf(last, sizeof(last), "%s", phase);
 		if (!strcmp(phase, "completed") || !strcmp(phase, "failed") ||
 		    !strcmp(phase, "cancelled") || !strcmp(phase, "rolled-back") ||
 		    !strcmp(phase, "in-doubt"))
 			break;
 		usleep(200 * 1000);
 	}
-	if (!json)
+	if (!json && tty)
 		fprintf(stderr, "\n");
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(st,
