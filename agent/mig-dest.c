@@ -353,6 +353,10 @@ bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
 	tp_receiver_config rc = { .listen_host = host, .psk = d->m->a->key.psk,
 				  .psk_len = d->m->a->key.len,
 				  .block_path = block_path,
+				  /* Populating all of RAM up front costs more than
+				   * faulting in the pages that really arrive (and
+				   * allocates what the guest never used). */
+				  .sparse_ram = true,
 				  .block_path_opaque = d };
 	ld_opts o = { .state_dir = d->m->a->cfg.state_dir,
 		      .vm_name = d->m->p.vm,
