@@ -2160,53 +2160,6 @@ bool ld_desc_from_cmdline(ld_desc *d, const char *buf, size_t len,
 	return ok;
 }
 
-/* Read a whole /proc file of at most @max bytes. */
-static char *read_proc(const char *path, size_t max, size_t *len,
-		       qm_error *err)
-{
-	size_t cap = 4096;
-	char *buf = malloc(cap), *p;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	*len = 0;
-	if (fd < 0 || !buf) {
-		fd < 0 ? qm_error_errno(err, errno, "%s", path) :
-			 qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	while ((n = read(fd, buf + *len, cap - *len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			qm_error_errno(err, errno, "%s", path);
-			goto fail;
-		}
-		*len += n;
-		if (*len > max) {
-			qm_error_set(err, QM_ERR_TOO_BIG,
-				     "%s: over %zu bytes", path, max);
-			goto fail;
-		}
-		if (*len == cap) {
-			p = realloc(buf, cap * 2);
-			if (!p) {
-				qm_error_set(err, QM_ERR_NOMEM, "out of memory");
-				goto fail;
-			}
-			buf = p;
-			cap *= 2;
-		}
-	}
-	close(fd);
-	return buf;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return NULL;
-}
-
 bool ld_desc_from_pid(ld_desc *d, pid_t pid, qm_error *err)
 {
 	char path[64], cwd[LD_MAX_PATH + 2], *buf;
@@ -2224,7 +2177,7 @@ bool ld_desc_from_pid(ld_desc *d, pid_t pid, qm_error *err)
 				    "%s: over %d bytes", path, LD_MAX_PATH);
 	cwd[n] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	buf = read_proc(path, LD_MAX_TOTAL, &len, err);
+	buf = qm_read_file(path, LD_MAX_TOTAL, &len, err);
 	if (!buf)
 		return false;
 	if (!len) {

@@ -221,6 +221,59 @@ bool qm_format(char *buf, size_t len, const char *fmt, ...)
 	return n >= 0 && (size_t)n < len;
 }
 
+static bool grow(char **buf, size_t *cap, qm_error *err)
+{
+	char *nb = realloc(*buf, *cap * 2);
+
+	if (!nb)
+		return qm_error_set(err, QM_ERR_NOMEM, "%zu bytes", *cap * 2);
+	*buf = nb;
+	*cap *= 2;
+	return true;
+}
+
+char *qm_read_file(const char *path, size_t max, size_t *len, qm_error *err)
+{
+	size_t n = 0, cap = 4096;
+	char *buf = malloc(cap);
+	ssize_t r = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || !buf) {
+		qm_error_errno(err, fd < 0 ? errno : ENOMEM, "%s", path);
+		goto fail;
+	}
+	for (;;) {
+		if (n + 1 == cap && !grow(&buf, &cap, err))
+			goto fail;
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			qm_error_set(err, QM_ERR_TOO_BIG, "%s: over %zu bytes",
+				     path, max);
+			goto fail;
+		}
+	}
+	if (r < 0) {
+		qm_error_errno(err, errno, "reading %s", path);
+		goto fail;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
 int qm_fd_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -120,6 +120,13 @@ bool qm_parse_size(const char *s, uint64_t *out, qm_error *err);
  * names where a silently cut string would point somewhere else. */
 bool qm_format(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * qm_read_file: read a whole file of at most @max bytes into a malloc'ed,
+ * NUL-terminated buffer (also /proc files, whose size stat cannot tell).
+ * *@len (may be NULL) gets the byte count. NULL on failure: QM_ERR_IO
+ * naming the path, QM_ERR_TOO_BIG over @max, QM_ERR_NOMEM.
+ */
+char *qm_read_file(const char *path, size_t max, size_t *len, qm_error *err);
 /* Set O_NONBLOCK / FD_CLOEXEC; -errno on failure. */
 int qm_fd_set_nonblock(int fd);
 

@@ -15,6 +15,8 @@
  * clear_refs files of QEMU stay open for the tracker's life.
  */
 #define LOG_PREFIX "dirtylog"
+/* /proc/PID/maps of a QEMU: a few hundred lines; refuse the absurd. */
+#define DL_MAPS_MAX (64u << 20)
 #include "dirtylog/tracker-impl.h"
 
 #include <errno.h>
@@ -157,45 +159,6 @@ static long pm_read(void *opaque, uint64_t *buf, size_t n, uint64_t vpage)
 	return got < 0 ? -errno : (long)(got / (ssize_t)sizeof(*buf));
 }
 
-/* Read a whole /proc text file (maps is generated, st_size says 0). */
-static char *read_text(const char *path, qm_error *err)
-{
-	size_t len = 0, cap = 64 * 1024;
-	char *buf = malloc(cap), *nb;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || !buf) {
-		qm_error_errno(err, fd < 0 ? errno : ENOMEM, "%s", path);
-		goto fail;
-	}
-	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
-		if (cap - len > 1)
-			continue;
-		nb = realloc(buf, cap * 2);
-		if (!nb) {
-			qm_error_set(err, QM_ERR_NOMEM, "%s: %zu bytes", path,
-				     cap * 2);
-			goto fail;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	if (n < 0) {
-		qm_error_errno(err, errno, "reading %s", path);
-		goto fail;
-	}
-	buf[len] = '\0';
-	close(fd);
-	return buf;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return NULL;
-}
-
 /* Where every region is mapped in QEMU, from one read of its maps. Done
  * each round, outside the freeze: it is cheap and follows VMA splits. */
 static bool resolve_maps(const dl_tracker *t, sd_state *s, qm_error *err)
@@ -205,7 +168,7 @@ static bool resolve_maps(const dl_tracker *t, sd_state *s, qm_error *err)
 	bool ok = true;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s->pid);
-	maps = read_text(path, err);
+	maps = qm_read_file(path, DL_MAPS_MAX, NULL, err);
 	if (!maps)
 		return false;
 	for (int i = 0; ok && i < t->ram->nregions; i++) {

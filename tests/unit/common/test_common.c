@@ -70,6 +70,27 @@ static void test_parse_size(void **state)
 	}
 }
 
+/* Whole files, /proc ones included; a limit and a missing file are
+ * errors naming the path. */
+static void test_read_file(void **state)
+{
+	qm_error err = QM_ERROR_INIT;
+	size_t len = 0;
+	char *b = qm_read_file("/proc/self/status", 1 << 20, &len, &err);
+
+	assert_non_null(b);
+	assert_true(len > 100);
+	assert_int_equal(strlen(b), len);
+	assert_non_null(strstr(b, "Name:"));
+	free(b);
+	assert_null(qm_read_file("/proc/self/status", 10, &len, &err));
+	assert_int_equal(err.code, QM_ERR_TOO_BIG);
+	qm_error_clear(&err);
+	assert_null(qm_read_file("/nonexistent/x", 10, NULL, &err));
+	assert_int_equal(err.code, QM_ERR_IO);
+	assert_non_null(strstr(err.msg, "/nonexistent/x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -77,6 +98,7 @@ int main(void)
 		cmocka_unit_test(test_error_errno_prepend),
 		cmocka_unit_test(test_error_prepend_truncates),
 		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_read_file),
 	};
 	return cmocka_run_group_tests_name("/common", tests, NULL, NULL);
 }
