@@ -34,6 +34,9 @@
 #define VERIFY_PASSES 3
 #define HOT_WINDOW 4
 #define HOT_MIN_ROUNDS 3
+/* A round that found little takes microseconds: do not spin the CPU
+ * hashing RAM back to back, give the guest time to dirty something. */
+#define MIN_ROUND_MS 20
 
 typedef struct source_state {
 	migration *m;
@@ -278,9 +281,12 @@ static qm_gate_action gate(source_state *s, const dl_round_stats *st,
 	};
 
 	qm_gate_decide(&in, d);
-	if (d->action == QM_GATE_CONTINUE && (int)s->round + 1 >= p->max_rounds) {
+	/* Without a deadline nothing else ends a pre-copy that never
+	 * converges; with one, the deadline and on_deadline decide. */
+	if (d->action == QM_GATE_CONTINUE && !in.deadline_ms &&
+	    (int)s->round + 1 >= p->max_rounds) {
 		d->action = QM_GATE_STOP_COPY;
-		d->why = "round cap reached";
+		d->why = "round cap reached (no deadline given)";
 	}
 	if (in.deadline_ms) {
 		pthread_mutex_lock(&s->m->lock);
@@ -316,6 +322,9 @@ static bool precopy(source_state *s, qm_error *err)
 			return qm_error_set(err, QM_ERR_CANCELLED, "cancelled");
 		if (!one_round(s, &st, &rs, err))
 			return false;
+		if (st.find_ns / 1000000 < MIN_ROUND_MS && s->round)
+			usleep((useconds_t)(MIN_ROUND_MS - st.find_ns / 1000000) *
+			       1000);
 		tp_sender_get_stats(s->tx, &ts);
 		v.bandwidth = bandwidth_of(&rs, &ts);
 		not_shrinking = st.pages_dirty * 10 > prev_dirty * 9 ?
