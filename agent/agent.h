@@ -29,6 +29,8 @@ typedef struct agent_config {
 	char token_file[256];    /* --token-file: for a TCP --rpc */
 	char qemu_binary[256];   /* --qemu: destination QEMU binary */
 	int max_migrations;      /* --max-migrations, default 4 */
+	uint64_t staged_max_bytes; /* --staged-max-bytes, default 4G; 0 = keep
+				    * no staged copies */
 } agent_config;
 
 /* Parse argv (and --config FILE) into @c. */

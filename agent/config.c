@@ -4,7 +4,8 @@
  *
  *   qmigd --state-dir DIR --rpc unix:PATH|tcp:HOST:PORT
  *         [--peer-listen HOST:PORT] [--psk-file FILE] [--token-file FILE]
- *         [--qemu PATH] [--max-migrations N] [--config FILE]
+ *         [--qemu PATH] [--max-migrations N] [--staged-max-bytes SIZE]
+ *         [--config FILE]
  *
  * The file holds "key = value" lines with the same keys without the
  * leading dashes ("state-dir = /var/lib/qmig"); '#' starts a comment.
@@ -32,6 +33,7 @@ static const key keys[] = {
 	STR("token-file", token_file),
 	STR("qemu", qemu_binary),
 	{ "max-migrations", 0, 0 },
+	{ "staged-max-bytes", 0, 0 },
 };
 
 static bool set_key(agent_config *c, const char *name, const char *val,
@@ -51,6 +53,8 @@ static bool set_key(agent_config *c, const char *name, const char *val,
 						    name, keys[i].len - 1);
 			return true;
 		}
+		if (!strcmp(name, "staged-max-bytes"))
+			return qm_parse_size(val, &c->staged_max_bytes, err);
 		errno = 0;
 		v = strtol(val, &end, 10);
 		if (errno || *end || v < 1 || v > 64)
@@ -137,6 +141,7 @@ bool agent_config_parse(agent_config *c, int argc, char **argv, qm_error *err)
 
 	memset(c, 0, sizeof(*c));
 	c->max_migrations = 4;
+	c->staged_max_bytes = 4ULL << 30;
 	/* The file first, wherever --config appears. */
 	for (int i = 1; i < argc; i++) {
 		if (!split_arg(argc, argv, &i, name, sizeof(name), &val, err))

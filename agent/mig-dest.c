@@ -310,6 +310,9 @@ void *mig_dest_thread(void *arg)
 	if (run(d, &err)) {
 		mig_step(m, QM_EV_COMMITTED, false);
 		attach_here(d);
+		/* The VM runs here: its old image is stale now. */
+		if (d->staged[0])
+			unlink(d->staged);
 	} else {
 		pr_err("migration %s: %s", m->id, err.msg);
 		mig_fail_msg(m, &err);
@@ -363,6 +366,12 @@ bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
 		      .qemu_binary = d->m->a->qemu_binary,
 		      .reserved_names = reserved };
 
+	/* An earlier image of this VM left here: offered as HAVE. */
+	if (staged_path(d->m->a, d->m->p.vm, d->staged, sizeof(d->staged)) &&
+	    access(d->staged, R_OK) == 0)
+		rc.staged_image = d->staged;
+	else
+		d->staged[0] = '\0';
 	if (!ld_desc_from_json(&d->desc, launch, err) ||
 	    !ld_rewrite(&d->desc, &o, &d->lr, err) ||
 	    !ld_check_external(&d->lr, NULL, err))

@@ -28,6 +28,7 @@ typedef struct dest_state {
 	uint64_t devstate_off;
 	bool devstate_done;
 	agent_vm *vm;            /* attached after COMMIT, for the registry */
+	char staged[500];        /* staged copy offered as HAVE, "" if none */
 } dest_state;
 
 /* Hash pages [first, first + n) of @ram into @pages (n entries) and the
@@ -44,6 +45,11 @@ void mig_dest_finished(void *arg);
 /* Source (mig-source.c). */
 void *mig_source_thread(void *arg);
 void mig_source_finished(void *arg);
+
+/* Staged copies (staged.c). */
+bool staged_path(const agent *a, const char *vm, char *out, size_t len);
+bool staged_save(const agent *a, const agent_vm *vm, qm_error *err);
+void staged_drop(const agent *a, const char *vm);
 
 /* Registry of migrations (methods-mig.c, loop thread). */
 migration *mig_new(agent *a, qm_side side, const mig_params *p,

@@ -647,6 +647,12 @@ static bool switchover(source_state *s, qm_error *err)
 	s->actual.total_ms = ms_since(s->t_stop_ns);
 	set_status(s, apply_downtime, s);
 	s->paused = false;
+	/* Keep the last image before QEMU quits: its backend file may go
+	 * with it. A failure only costs a later migration back its HAVE. */
+	if (!staged_save(s->m->a, s->vm, err)) {
+		pr_warn("migration %s: no staged copy: %s", s->m->id, err->msg);
+		qm_error_clear(err);
+	}
 	if (!qmp_quit(s->vm->q, NULL))
 		pr_warn("migration %s: quitting the source QEMU failed", s->m->id);
 	return true;

@@ -10,6 +10,9 @@
  *    running on the source, intact, and the status says why;
  *  - the destination agent killed mid-migration: the VM keeps running on
  *    the source, intact;
+ *  - migrating back to the first host: pages it still holds from its
+ *    staged copy travel as HAVE references, and the bytes on the wire
+ *    are a fraction of the first migration's;
  *  - bad migration.start requests get the documented errors.
  */
 #include "tests/qmig_test.h"
@@ -34,6 +37,7 @@ typedef struct fx {
 	rpc_client *cs;
 	char psk[128];
 	char dest[64];
+	char back[64];          /* the source agent's own --peer-listen */
 	gl_follow f;
 	bool following;
 } fx;
@@ -65,21 +69,25 @@ static bool write_psk(char *path, size_t len)
 	return chmod(path, 0600) == 0;
 }
 
+#define DEFAULT_APPEND "ws=32M rate=3000 pattern=rand zero=20 dup=20"
+
+/* *state may carry the guest's command line (cmocka prestate). */
 static int fx_setup(void **state)
 {
-	static const ql_vm_opts o = { .name = "mig", .ram_bytes = 256 << 20,
-				      .append = "ws=32M rate=3000 pattern=rand "
-						"zero=20 dup=20",
-				      .accel = QL_ACCEL_TCG };
+	ql_vm_opts o = { .name = "mig", .ram_bytes = 256 << 20,
+			 .append = *state ? *state : DEFAULT_APPEND,
+			 .accel = QL_ACCEL_TCG };
 	fx *f = calloc(1, sizeof(*f));
 	qm_error err = QM_ERROR_INIT;
-	const char *sargs[] = { "--psk-file", f->psk, NULL };
+	const char *sargs[] = { "--psk-file", f->psk, "--peer-listen", f->back,
+				NULL };
 	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
 				NULL };
 	uint64_t beats = 200;
 
 	*state = f;
 	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
+	snprintf(f->back, sizeof(f->back), "127.0.0.1:%d", free_port());
 	if (!write_psk(f->psk, sizeof(f->psk)) ||
 	    !ql_agent_start(&f->src, "src", sargs, &err) ||
 	    !ql_agent_start(&f->dst, "dst", dargs, &err) ||
@@ -129,13 +137,14 @@ static int fx_teardown(void **state)
 	fx *f = *state;
 	char dir[QL_PATH_MAX];
 
-	snprintf(dir, sizeof(dir), "%s", f->dst.state_dir);
 	rpc_client_free(f->cs);
 	if (f->following)
 		gl_follow_close(&f->f);
 	ql_vm_stop(&f->vm);
+	snprintf(dir, sizeof(dir), "%s", f->src.state_dir);
 	ql_agent_stop(&f->src);
 	kill_dest_qemus(dir);
+	snprintf(dir, sizeof(dir), "%s", f->dst.state_dir);
 	ql_agent_stop(&f->dst);
 	unlink(f->psk);
 	free(f);
@@ -165,7 +174,7 @@ static void attach(fx *f)
 	json_object_put(r);
 }
 
-static char *start(fx *f, const char *extra)
+static char *start_on(rpc_client *cl, const char *dest, const char *extra)
 {
 	char p[512];
 	qm_error err = QM_ERROR_INIT;
@@ -173,8 +182,8 @@ static char *start(fx *f, const char *extra)
 	char *id;
 
 	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\"%s%s}",
-		 f->dest, extra ? ", " : "", extra ? extra : "");
-	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
+		 dest, extra ? ", " : "", extra ? extra : "");
+	r = rpc_client_call(cl, "migration.start", json_tokener_parse(p),
 			    TMO, &err);
 	if (!r)
 		fail_msg("migration.start: %s", err.msg);
@@ -183,8 +192,13 @@ static char *start(fx *f, const char *extra)
 	return id;
 }
 
+static char *start(fx *f, const char *extra)
+{
+	return start_on(f->cs, f->dest, extra);
+}
+
 /* Poll migration.status until a final phase; returns the last status. */
-static json_object *wait_final(fx *f, const char *id)
+static json_object *wait_final_on(rpc_client *cl, const char *id)
 {
 	int64_t deadline = qm_now_ms() + MIG_WAIT_MS;
 	qm_error err = QM_ERROR_INIT;
@@ -192,7 +206,7 @@ static json_object *wait_final(fx *f, const char *id)
 
 	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
 	while (qm_now_ms() < deadline) {
-		json_object *st = rpc_client_call(f->cs, "migration.status",
+		json_object *st = rpc_client_call(cl, "migration.status",
 						  json_tokener_parse(p), TMO,
 						  &err);
 		const char *ph;
@@ -209,6 +223,11 @@ static json_object *wait_final(fx *f, const char *id)
 	}
 	fail_msg("migration %s did not end within %d ms", id, MIG_WAIT_MS);
 	return NULL;
+}
+
+static json_object *wait_final(fx *f, const char *id)
+{
+	return wait_final_on(f->cs, id);
 }
 
 /* The guest is still running on the source and nothing is corrupt. */
@@ -316,6 +335,63 @@ static void test_dest_agent_killed(void **state)
 	free(id);
 }
 
+static double num(json_object *o, const char *k)
+{
+	return json_object_get_double(get(o, k));
+}
+
+/* There and back: the way back sends the pages the first host still
+ * holds as HAVE references. The guest fills its 8 MiB working set in two
+ * seconds, then rewrites it slowly, so most pages are unchanged between
+ * the two migrations. */
+static void test_migrate_back(void **state)
+{
+	fx *f = *state;
+	qm_error err = QM_ERROR_INIT;
+	rpc_client *cd;
+	json_object *st1, *st2;
+	char *id1, *id2;
+
+	usleep(2500 * 1000);
+	attach(f);
+	id1 = start(f, NULL);
+	st1 = wait_final(f, id1);
+	assert_string_equal(json_object_get_string(get(st1, "phase")),
+			    "completed");
+	cd = rpc_client_connect(f->dst.rpc, TMO, &err);
+	if (!cd)
+		fail_msg("%s", err.msg);
+	/* The destination attaches the VM right after it starts it. */
+	for (int i = 0; i < 100; i++) {
+		json_object *l = rpc_client_call(cd, "vm.list",
+						 json_object_new_object(), TMO,
+						 &err);
+		size_t n = l ? json_object_array_length(get(l, "vms")) : 0;
+
+		json_object_put(l);
+		if (n)
+			break;
+		usleep(20 * 1000);
+	}
+	id2 = start_on(cd, f->back, NULL);
+	st2 = wait_final_on(cd, id2);
+	printf("# there: %.0f bytes, %s\n# back:  %.0f bytes, %s\n",
+	       num(st1, "bytes_on_wire"),
+	       json_object_to_json_string(get(st1, "pages")),
+	       num(st2, "bytes_on_wire"),
+	       json_object_to_json_string(get(st2, "pages")));
+	assert_string_equal(json_object_get_string(get(st2, "phase")),
+			    "completed");
+	assert_true(num(get(st2, "pages"), "have") > 0);
+	assert_true(num(st2, "bytes_on_wire") * 3 < num(st1, "bytes_on_wire"));
+	assert_true(json_object_get_boolean(get(get(st2, "verify"), "passed")));
+	rpc_client_free(cd);
+	json_object_put(st1);
+	json_object_put(st2);
+	free(id1);
+	free(id2);
+}
+
 static void expect_error(fx *f, const char *params, int code)
 {
 	qm_error err = QM_ERROR_INIT;
@@ -354,6 +430,9 @@ int main(void)
 		T(test_agent_mode),
 		T(test_deadline_abort),
 		T(test_dest_agent_killed),
+		cmocka_unit_test_prestate_setup_teardown(test_migrate_back,
+			fx_setup, fx_teardown,
+			(void *)"ws=8M rate=1000 pattern=seq"),
 		T(test_bad_start),
 	};
 	const char *kernel = ql_guest_kernel();
