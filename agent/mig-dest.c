@@ -161,6 +161,31 @@ static bool devstate_chunk(dest_state *d, const tp_ctrl *c, qm_error *err)
 
 /* ---- verification ---- */
 
+/*
+ * Fault injection for tests (CRIU's fault-injection.h idea): with
+ * QMIG_FAULT_CORRUPT_PAGE=N in the destination agent's environment, page
+ * N of the received RAM gets one byte flipped just before the first
+ * verification, as a bad disk, a stray DMA or a transport bug would. The
+ * verification must find it and have it resent.
+ */
+static void inject_corruption(dest_state *d)
+{
+	const char *env = getenv("QMIG_FAULT_CORRUPT_PAGE");
+	const dl_ram *ram = tp_receiver_ram(d->rx);
+	uint8_t *p;
+
+	if (!env || d->fault_done)
+		return;
+	d->fault_done = true;
+	/* The receiver maps the destination RAM writable; only its const
+	 * view is public. */
+	p = dl_ram_page(ram, strtoull(env, NULL, 10));
+	if (p) {
+		p[100] ^= 0x5a;
+		pr_warn("fault injection: flipped a byte of page %s", env);
+	}
+}
+
 /* Compare the source's chunk hashes with ours; for each chunk that differs
  * send our page hashes (VERIFY PAGE), then the list of differing chunks'
  * first pages (MISMATCH VERIFY; empty = all equal). */
@@ -175,6 +200,7 @@ static bool verify_chunks(dest_state *d, const tp_ctrl *c, qm_error *err)
 
 	if (!ok)
 		qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
+	inject_corruption(d);
 	for (uint32_t i = 0; ok && i < c->u.verify.count; i++) {
 		uint64_t s = first + i * span;
 		uint64_t n = QM_MIN(span, ram->npages - s);
@@ -383,4 +409,21 @@ bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
 		return false;
 	d->rx = tp_receiver_new(&rc, err);
 	return d->rx != NULL;
+}
+
+/* ---- shared with compat mode (mig-compat.c) ---- */
+
+bool mig_dest_start_qd(dest_state *d, qm_error *err)
+{
+	return launch_qd(d, err) && connect_qd(d, err);
+}
+
+void mig_dest_cleanup(dest_state *d)
+{
+	cleanup_failed(d);
+}
+
+void mig_dest_attach(dest_state *d)
+{
+	attach_here(d);
 }

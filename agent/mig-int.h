@@ -29,6 +29,7 @@ typedef struct dest_state {
 	bool devstate_done;
 	agent_vm *vm;            /* attached after COMMIT, for the registry */
 	char staged[500];        /* staged copy offered as HAVE, "" if none */
+	bool fault_done;         /* QMIG_FAULT_CORRUPT_PAGE applied */
 } dest_state;
 
 /* Hash pages [first, first + n) of @ram into @pages (n entries) and the
@@ -55,5 +56,28 @@ void staged_drop(const agent *a, const char *vm);
 migration *mig_new(agent *a, qm_side side, const mig_params *p,
 		   qm_error *err);
 migration *mig_find(agent *a, const char *id);
+
+/* ---- compat mode (mig-compat.c): QEMU's own migration ---- */
+
+/* Qd's launch and end, from mig-dest.c: fork+exec and connect its QMP;
+ * kill it and remove its RAM files; attach to it once it runs here. */
+bool mig_dest_start_qd(dest_state *d, qm_error *err);
+void mig_dest_cleanup(dest_state *d);
+void mig_dest_attach(dest_state *d);
+
+/* Source worker of a migration.start with mode "qemu". */
+void *mig_compat_source_thread(void *arg);
+/* Peer methods (loop thread). prepare: migration.prepare with mode
+ * "qemu", after methods-mig.c checked @id, @vm and @launch; answers
+ * {port} once Qd listens. verify, commit, abort: the later steps. */
+json_object *mig_compat_prepare(agent *a, rpc_call *call, json_object *j,
+				const char *id, const char *vm,
+				json_object *launch, qm_error *err);
+json_object *mig_compat_verify(void *ctx, rpc_call *call, json_object *j,
+			       qm_error *err);
+json_object *mig_compat_commit(void *ctx, rpc_call *call, json_object *j,
+			       qm_error *err);
+json_object *mig_compat_abort(void *ctx, rpc_call *call, json_object *j,
+			      qm_error *err);
 
 #endif

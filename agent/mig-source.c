@@ -46,7 +46,9 @@ typedef struct source_state {
 	dl_hasher h;
 	uint8_t raw_id[16];
 	dl_tracker *tr;
-	qm_throttle *thr;
+	qm_throttle *thr;        /* cgroup throttle, or */
+	qm_duty *duty;           /* SIGSTOP duty cycling where no cgroup */
+	unsigned throttle_pct;
 	bool paused;
 	uint64_t round;
 	int64_t t_stop_ns;
@@ -252,14 +254,33 @@ static void predict(source_state *s, const dl_round_stats *st,
 
 static void throttle(source_state *s, unsigned pct)
 {
+	const char *env = getenv("QMIG_THROTTLE");
 	qm_error err = QM_ERROR_INIT;
 
-	if (!s->thr)
+	if (!s->thr && !s->duty && !(env && !strcmp(env, "duty")))
 		s->thr = qm_throttle_new(s->m->id, s->vm->vcpu_tids,
 					 s->vm->nvcpus, NULL, &err);
-	if (!s->thr || !qm_throttle_set(s->thr, pct, &err))
+	if (!s->thr && !s->duty) {
+		if (err.code)
+			pr_info("migration %s: no cgroup throttle (%s); duty "
+				"cycling", s->m->id, err.msg);
+		qm_error_clear(&err);
+		s->duty = qm_duty_new(s->vm->pid, &err);
+	}
+	s->throttle_pct = pct;
+	if (s->duty)
+		qm_duty_set(s->duty, pct);
+	else if (!s->thr || !qm_throttle_set(s->thr, pct, &err))
 		pr_warn("migration %s: throttling to %u%%: %s", s->m->id, pct,
 			err.msg);
+}
+
+static void unthrottle(source_state *s)
+{
+	qm_throttle_free(s->thr);
+	s->thr = NULL;
+	qm_duty_free(s->duty);
+	s->duty = NULL;
 }
 
 static qm_gate_action gate(source_state *s, const dl_round_stats *st,
@@ -277,7 +298,7 @@ static qm_gate_action gate(source_state *s, const dl_round_stats *st,
 		.dirty_bytes_per_s = st->dirty_bytes_per_s,
 		.bandwidth_bps = bw, .round = (unsigned)s->round,
 		.rounds_not_shrinking = not_shrinking,
-		.throttle_pct = s->thr ? qm_throttle_get(s->thr) : 0,
+		.throttle_pct = s->throttle_pct,
 	};
 
 	qm_gate_decide(&in, d);
@@ -664,8 +685,7 @@ static void rollback(source_state *s)
 
 	if (s->tx)
 		tp_sender_abort(s->tx, TP_ABORT_ENGINE, "source rolled back");
-	qm_throttle_free(s->thr);
-	s->thr = NULL;
+	unthrottle(s);
 	if (s->paused && !qmp_cont(s->vm->q, &err))
 		pr_err("migration %s: RESUMING THE SOURCE FAILED: %s", s->m->id,
 		       err.msg);
@@ -678,8 +698,7 @@ static bool run(source_state *s, qm_error *err)
 	mig_step(s->m, QM_EV_START_OK, false);
 	if (!precopy(s, err))
 		return false;
-	qm_throttle_free(s->thr);
-	s->thr = NULL;
+	unthrottle(s);
 	s->t_stop_ns = qm_now_ns();
 	if (!qmp_stop(s->vm->q, err))
 		return false;
@@ -718,7 +737,7 @@ void *mig_source_thread(void *arg)
 	} else {
 		mig_step(m, QM_EV_COMMITTED, true);
 	}
-	qm_throttle_free(s.thr);
+	unthrottle(&s);
 	tp_sender_free(s.tx);
 	dl_tracker_free(s.tr);
 	rpc_client_free(s.peer);

@@ -6,6 +6,9 @@
 #include "agent/throttle.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,4 +289,104 @@ unsigned qm_duty_cycle_next(unsigned pct, bool stopped, unsigned period_ms)
 	if (stopped)
 		return stop_ms;
 	return period_ms - stop_ms;
+}
+
+/* ---- duty cycling ---- */
+
+struct qm_duty {
+	pid_t pid;
+	pthread_t tid;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned pct;
+	bool quit;
+};
+
+/* Wait @ms or until told to quit; true if quitting. */
+static bool duty_wait(qm_duty *d, unsigned ms)
+{
+	struct timespec ts;
+	bool quit;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&d->lock);
+	while (!d->quit &&
+	       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
+		;
+	quit = d->quit;
+	pthread_mutex_unlock(&d->lock);
+	return quit;
+}
+
+static void *duty_thread(void *arg)
+{
+	qm_duty *d = arg;
+
+	for (;;) {
+		unsigned pct, stop_ms;
+
+		pthread_mutex_lock(&d->lock);
+		pct = d->pct;
+		pthread_mutex_unlock(&d->lock);
+		stop_ms = qm_duty_cycle_next(pct, true, QM_DUTY_PERIOD_MS);
+		if (stop_ms) {
+			kill(d->pid, SIGSTOP);
+			if (duty_wait(d, stop_ms))
+				break;
+			kill(d->pid, SIGCONT);
+		}
+		if (duty_wait(d, qm_duty_cycle_next(pct, false,
+						    QM_DUTY_PERIOD_MS)))
+			break;
+	}
+	kill(d->pid, SIGCONT);
+	return NULL;
+}
+
+qm_duty *qm_duty_new(pid_t pid, qm_error *err)
+{
+	qm_duty *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d) {
+		qm_error_set(err, QM_ERR_NOMEM, "duty cycle");
+		return NULL;
+	}
+	d->pid = pid;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	rc = pthread_create(&d->tid, NULL, duty_thread, d);
+	if (rc) {
+		qm_error_errno(err, rc, "duty-cycle thread");
+		pthread_mutex_destroy(&d->lock);
+		pthread_cond_destroy(&d->cond);
+		free(d);
+		return NULL;
+	}
+	pr_info("vCPU throttle for pid %d: SIGSTOP duty cycling", (int)pid);
+	return d;
+}
+
+void qm_duty_set(qm_duty *d, unsigned pct)
+{
+	pthread_mutex_lock(&d->lock);
+	d->pct = pct > 99 ? 99 : pct;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void qm_duty_free(qm_duty *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->quit = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->tid, NULL);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+	free(d);
 }

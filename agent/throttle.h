@@ -48,6 +48,23 @@ const char *qm_throttle_method(const qm_throttle *t); /* "cgroup-v2" ... */
 void qm_throttle_free(qm_throttle *t);
 
 /*
+ * Duty cycling, the fallback: a thread stops the whole QEMU process with
+ * SIGSTOP for pct% of every QM_DUTY_PERIOD_MS and lets it run for the
+ * rest. During pre-copy qmig needs nothing from QEMU (it reads RAM
+ * itself), so stopping QEMU's other threads too costs nothing; the guest
+ * clock keeps running (SIGSTOP is not QMP stop), which is what throttling
+ * wants. Free resumes QEMU. QMIG_THROTTLE=duty in the environment makes
+ * the engine skip the cgroup (for tests).
+ */
+#define QM_DUTY_PERIOD_MS 100
+
+typedef struct qm_duty qm_duty;
+
+qm_duty *qm_duty_new(pid_t pid, qm_error *err);
+void qm_duty_set(qm_duty *d, unsigned pct);
+void qm_duty_free(qm_duty *d);
+
+/*
  * Duty cycling: the share of each period the VM is kept stopped.
  * qm_duty_cycle_next: given the throttle level and whether the VM is
  * stopped now, how long to stay in the current state (ms) before the next

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vCPU throttling through the cpu cgroup controller, on the real guest
- * under TCG: capping the vCPU threads at 20% cuts the guest's unthrottled
+ * under TCG: capping the vCPU threads at 10% cuts the guest's unthrottled
  * write rate to well under half, lifting the cap restores it, and freeing
  * the throttle puts the threads back and removes the cgroup. Skips with the
  * reason where no cpu controller is writable (the engine then uses
@@ -106,11 +106,11 @@ static void test_throttle_cuts_rate(void **state)
 		skip();
 	}
 	free_rate = writes_per_s(f);
-	assert_true(qm_throttle_set(t, 80, &err));
+	assert_true(qm_throttle_set(t, 90, &err));
 	capped = writes_per_s(f);
 	assert_true(qm_throttle_set(t, 0, &err));
 	lifted = writes_per_s(f);
-	printf("# %s: %.0f writes/s free, %.0f at 80%% throttle, %.0f lifted\n",
+	printf("# %s: %.0f writes/s free, %.0f at 90%% throttle, %.0f lifted\n",
 	       qm_throttle_method(t), free_rate, capped, lifted);
 	assert_true(capped < 0.5 * free_rate);
 	assert_true(lifted > 0.7 * free_rate);
@@ -119,10 +119,38 @@ static void test_throttle_cuts_rate(void **state)
 	assert_int_not_equal(access(dir, F_OK), 0);
 }
 
+/* The fallback, SIGSTOP duty cycling of the whole QEMU at 80%, cuts the
+ * guest's write rate to well under half too, and resumes it at free. */
+static void test_duty_cycle_cuts_rate(void **state)
+{
+	fx *f = *state;
+	qm_error err = QM_ERROR_INIT;
+	double free_rate, capped, lifted;
+	qm_duty *d;
+
+	if (!gl_follow_wait_ready(&f->f, WAIT_MS, &err))
+		fail_msg("%s", err.msg);
+	d = qm_duty_new(f->vm.pid, &err);
+	assert_non_null(d);
+	free_rate = writes_per_s(f);
+	qm_duty_set(d, 80);
+	capped = writes_per_s(f);
+	qm_duty_set(d, 0);
+	lifted = writes_per_s(f);
+	printf("# duty cycle: %.0f writes/s free, %.0f at 80%%, %.0f lifted\n",
+	       free_rate, capped, lifted);
+	qm_duty_free(d);
+	assert_true(capped < 0.5 * free_rate);
+	assert_true(lifted > 0.7 * free_rate);
+	assert_true(ql_vm_alive(&f->vm));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_throttle_cuts_rate,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_duty_cycle_cuts_rate,
 						fx_setup, fx_teardown),
 	};
 	const char *kernel = ql_guest_kernel();
@@ -134,9 +162,11 @@ int main(void)
 		QT_SKIP("qemu-system-x86_64 not found (set QMIG_QEMU)");
 	if (!*kernel || access(kernel, R_OK))
 		QT_SKIP("guest kernel not built (QMIG_GUEST=%s)", kernel);
+	/* Without a writable cpu cgroup the cgroup test reports SKIP in
+	 * its own line; the duty-cycle test covers the fallback anyway. */
 	probe = qm_throttle_new("probe", &self, 1, NULL, &err);
 	if (!probe)
-		QT_SKIP("cannot throttle vCPUs here: %s", err.msg);
+		printf("# no cgroup throttle here: %s\n", err.msg);
 	qm_throttle_free(probe);
 	return cmocka_run_group_tests_name("/agent/throttle", tests, NULL, NULL);
 }
