@@ -114,11 +114,15 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 			      "is abort|force, verify is full|tracked");
 		return false;
 	}
-	if (strcmp(mode, "agent")) {
-		rpc_error_set(call, RPC_ERR_UNSUPPORTED, "mode '%s': only "
-			      "\"agent\" is available in this build", mode);
+	/* mode "qemu": compat mode, QEMU's own migration (mig-compat.c) */
+	if (strcmp(mode, "agent") && strcmp(mode, "qemu")) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: mode '%s': "
+			      "expected agent|qemu", mode);
 		return false;
 	}
+	p->compat = !strcmp(mode, "qemu");
+	if (!mig_compat_params(j, p, call))
+		return false;
 	snprintf(p->vm, sizeof(p->vm), "%s", vm);
 	if (!qm_format(p->dest, sizeof(p->dest), "%s", dest)) {
 		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "dest too long");
@@ -166,7 +170,8 @@ static json_object *m_start(void *ctx, rpc_call *call, json_object *j,
 	m->vm = vm;
 	vm->busy = true;
 	agent_unwatch_vm(a, vm);
-	if (!agent_spawn(mig_source_thread, m, err)) {
+	if (!agent_spawn(p.compat ? mig_compat_source_thread
+				  : mig_source_thread, m, err)) {
 		vm->busy = false;
 		agent_watch_vm(a, vm);
 		m->st.phase = QM_PHASE_FAILED;
@@ -309,7 +314,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 			      qm_error *err)
 {
 	agent *a = ctx;
-	const char *id, *vm;
+	const char *id, *vm, *mode = "agent";
 	json_object *launch, *r;
 	mig_params p = { 0 };
 	dest_state *d;
@@ -318,6 +323,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	if (!rpc_param_string(j, "id", true, &id, call) ||
 	    !rpc_param_string(j, "vm", true, &vm, call) ||
 	    !rpc_param_object(j, "launch", true, &launch, call) ||
+	    !rpc_param_string(j, "mode", false, &mode, call) ||
 	    !agent_vm_name_valid(vm, err))
 		return NULL;
 	if (strlen(id) != MIG_ID_LEN - 1 || strspn(id, "0123456789abcdef") !=
@@ -327,6 +333,14 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	if (agent_find_vm(a, vm) || mig_find(a, id))
 		return rpc_error_set(call, RPC_ERR_NOT_ALLOWED, "VM '%s' or "
 				     "migration %s already exists here", vm, id);
+	/* compat mode: QEMU's own migration (mig-compat.c) */
+	if (!strcmp(mode, "qemu"))
+		return mig_compat_prepare(a, call, j, id, vm, launch, err);
+	if (strcmp(mode, "agent"))
+		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: mode "
+				     "'%s': expected agent|qemu", mode);
+	if (!mig_compat_params(j, &p, call))
+		return NULL;
 	snprintf(p.vm, sizeof(p.vm), "%s", vm);
 	m = mig_new(a, QM_SIDE_DEST, &p, err);
 	if (!m)
@@ -358,10 +372,17 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 static const char *const p_start[] = { "vm", "dest", "max_downtime_ms",
 				       "deadline", "on_deadline",
 				       "bandwidth_mbps", "streams", "verify",
-				       "mode", NULL };
+				       "mode", "multifd", "multifd_channels",
+				       "xbzrle", "auto_converge", NULL };
 static const char *const p_id[] = { "id", NULL };
 static const char *const p_none[] = { NULL };
-static const char *const p_prepare[] = { "id", "vm", "launch", NULL };
+static const char *const p_prepare[] = { "id", "vm", "launch", "mode",
+					 /* mode "qemu" only: */
+					 "multifd", "multifd_channels",
+					 "xbzrle", "auto_converge", NULL };
+static const char *const p_verify[] = { "id", "seed", "chunk_pages", "first",
+					"count", "pages", NULL };
+static const char *const p_abort[] = { "id", "reason", NULL };
 
 const rpc_method agent_mig_methods[] = {
 	{ "migration.start", m_start, p_start, 0 },
@@ -373,5 +394,9 @@ const size_t agent_mig_methods_count = QM_ARRAY_SIZE(agent_mig_methods);
 
 const rpc_method agent_peer_methods[] = {
 	{ "migration.prepare", m_prepare, p_prepare, 0 },
+	/* compat mode (mig-compat.c) */
+	{ "migration.verify", mig_compat_verify, p_verify, 0 },
+	{ "migration.commit", mig_compat_commit, p_id, 0 },
+	{ "migration.abort", mig_compat_abort, p_abort, 0 },
 };
 const size_t agent_peer_methods_count = QM_ARRAY_SIZE(agent_peer_methods);

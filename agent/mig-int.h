@@ -36,6 +36,8 @@ typedef struct dest_state {
  * chunk hash over them into *@chunk. */
 bool mig_hash_range(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 		    uint64_t n, dl_hash *pages, dl_hash *chunk, qm_error *err);
+/* The chunk hash over @n page hashes (what mig_hash_range() computes). */
+dl_hash mig_chunk_hash(const dl_hasher *h, const dl_hash *pages, uint64_t n);
 
 /* Destination (mig-dest.c). */
 bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err);
@@ -65,6 +67,9 @@ bool mig_dest_start_qd(dest_state *d, qm_error *err);
 void mig_dest_cleanup(dest_state *d);
 void mig_dest_attach(dest_state *d);
 
+/* The members only mode "qemu" has (multifd, multifd_channels, xbzrle,
+ * auto_converge) into @p when p->compat, else refuse them (-32602). */
+bool mig_compat_params(json_object *j, mig_params *p, rpc_call *call);
 /* Source worker of a migration.start with mode "qemu". */
 void *mig_compat_source_thread(void *arg);
 /* Peer methods (loop thread). prepare: migration.prepare with mode

@@ -49,6 +49,8 @@ typedef struct source_state {
 	qm_throttle *thr;        /* cgroup throttle, or */
 	qm_duty *duty;           /* SIGSTOP duty cycling where no cgroup */
 	unsigned throttle_pct;
+	double bw_peak;          /* best bytes/s of a round that filled the link */
+	int64_t send_ns;         /* last round: queue + flush time */
 	bool paused;
 	uint64_t round;
 	int64_t t_stop_ns;
@@ -225,12 +227,31 @@ static void apply_round(mig_status *st, void *arg)
 	}
 }
 
-static double bandwidth_of(const tp_round_stats *rs, const tp_stats *ts)
-{
-	double b = rs->elapsed_ns > 0 ? rs->bytes_tx * 1e9 / rs->elapsed_ns : 0;
+/* Below this a round says little about the link's capacity. */
+#define BW_SAMPLE_MIN_BYTES (1u << 20)
 
-	/* A round with little to send says little about the link. */
-	return b > ts->throughput_bps ? b : ts->throughput_bps;
+/*
+ * The link's capacity, for the predictor: the best rate a round reached
+ * while it had enough to send (bytes over the time spent queueing and
+ * flushing them, not over the whole round, which includes the scan and
+ * idle time), capped by the rate limit. A small round's rate is its
+ * utilisation, not the link's: it must not make the prediction explode.
+ */
+static double bandwidth_of(source_state *s, const tp_round_stats *rs,
+			   const tp_stats *ts)
+{
+	uint64_t limit = s->m->p.bandwidth_bps;
+	double b;
+
+	if (rs->bytes_tx >= BW_SAMPLE_MIN_BYTES && s->send_ns > 0) {
+		b = rs->bytes_tx * 1e9 / s->send_ns;
+		if (b > s->bw_peak)
+			s->bw_peak = b;
+	}
+	b = s->bw_peak > ts->throughput_bps ? s->bw_peak : ts->throughput_bps;
+	if (limit && (b == 0 || b > limit))
+		b = (double)limit;
+	return b;
 }
 
 static void predict(source_state *s, const dl_round_stats *st,
@@ -321,9 +342,16 @@ static qm_gate_action gate(source_state *s, const dl_round_stats *st,
 static bool one_round(source_state *s, dl_round_stats *st,
 		      tp_round_stats *rs, qm_error *err)
 {
-	return dl_tracker_round(s->tr, 0, st, err) &&
-	       queue_dirty(s, false, err) &&
-	       tp_sender_flush(s->tx, s->round, rs, err);
+	int64_t t;
+	bool ok;
+
+	if (!dl_tracker_round(s->tr, 0, st, err))
+		return false;
+	t = qm_now_ns();
+	ok = queue_dirty(s, false, err) &&
+	     tp_sender_flush(s->tx, s->round, rs, err);
+	s->send_ns = qm_now_ns() - t;
+	return ok;
 }
 
 static bool precopy(source_state *s, qm_error *err)
@@ -347,7 +375,7 @@ static bool precopy(source_state *s, qm_error *err)
 			usleep((useconds_t)(MIN_ROUND_MS - st.find_ns / 1000000) *
 			       1000);
 		tp_sender_get_stats(s->tx, &ts);
-		v.bandwidth = bandwidth_of(&rs, &ts);
+		v.bandwidth = bandwidth_of(s, &rs, &ts);
 		not_shrinking = st.pages_dirty * 10 > prev_dirty * 9 ?
 				not_shrinking + 1 : 0;
 		prev_dirty = st.pages_dirty;
@@ -387,9 +415,10 @@ static bool final_pass(source_state *s, qm_error *err)
 	if (!queue_dirty(s, true, err) ||
 	    !tp_sender_flush(s->tx, s->round, &rs, err))
 		return false;
+	s->send_ns = qm_now_ns() - t;
 	s->actual.part_ms[QM_PART_FINAL_SEND] = ms_since(t);
 	tp_sender_get_stats(s->tx, &ts);
-	v.bandwidth = bandwidth_of(&rs, &ts);
+	v.bandwidth = bandwidth_of(s, &rs, &ts);
 	set_status(s, apply_round, &v);
 	return true;
 }

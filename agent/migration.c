@@ -72,7 +72,8 @@ static void add_flat(json_object *o, const migration *m, const mig_status *s)
 	json_object_object_add(o, "vm", json_object_new_string(m->p.vm));
 	json_object_object_add(o, "side", json_object_new_string(
 			m->side == QM_SIDE_SOURCE ? "source" : "destination"));
-	json_object_object_add(o, "mode", json_object_new_string("agent"));
+	json_object_object_add(o, "mode", json_object_new_string(
+			m->p.compat ? "qemu" : "agent"));
 	json_object_object_add(o, "phase",
 			       json_object_new_string(qm_phase_name(s->phase)));
 	json_object_object_add(o, "round", json_object_new_int(s->round));
@@ -152,17 +153,21 @@ void mig_fail_msg(migration *m, const qm_error *err)
 	pthread_mutex_unlock(&m->lock);
 }
 
+dl_hash mig_chunk_hash(const dl_hasher *h, const dl_hash *pages, uint64_t n)
+{
+	/* The chunk hash is keyed too: the page hashes of the chunk, hashed
+	 * with the migration's secret. */
+	XXH128_hash_t x = XXH3_128bits_withSecret(pages, n * sizeof(*pages),
+						  h->secret, sizeof(h->secret));
+
+	return (dl_hash){ .lo = x.low64, .hi = x.high64 };
+}
+
 bool mig_hash_range(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 		    uint64_t n, dl_hash *pages, dl_hash *chunk, qm_error *err)
 {
-	XXH128_hash_t x;
-
 	if (!dl_ram_hash_pages(ram, h, first, n, pages, err))
 		return false;
-	/* The chunk hash is keyed too: the page hashes of the chunk, hashed
-	 * with the migration's secret. */
-	x = XXH3_128bits_withSecret(pages, n * sizeof(*pages), h->secret,
-				    sizeof(h->secret));
-	*chunk = (dl_hash){ .lo = x.low64, .hi = x.high64 };
+	*chunk = mig_chunk_hash(h, pages, n);
 	return true;
 }

@@ -40,6 +40,10 @@ typedef struct mig_params {
 	int streams;                 /* 0 = transport default */
 	mig_verify_mode verify;
 	int max_rounds;              /* safety cap, default 30 */
+	/* mode "qemu" (compat, mig-compat.c): QEMU's own migration */
+	bool compat;
+	bool multifd, xbzrle, auto_converge;
+	int multifd_channels;        /* 0 = QEMU's default */
 } mig_params;
 
 /* Everything migration.status reports; copied under the lock. */

@@ -35,9 +35,10 @@
  *    the destination verifies its real memory before it may run, so no race
  *    can make a wrong page reach a running guest.
  *
- * Per-page state is 22 bytes (last-sent hash, times dirtied, a mask of the
- * last 8 rounds it was dirty in, last round dirtied) plus one bit of dirty
- * bitmap: about 0.54% of guest RAM.
+ * Per-page state is 26 bytes (last-sent hash, 32 bits of the hash the last
+ * scan saw, times dirtied, a mask of the last 8 rounds it was dirty in,
+ * last round dirtied) plus one bit of dirty bitmap: about 0.64% of guest
+ * RAM.
  *
  * Threads: a dl_ram and a dl_tracker belong to one thread (the migration's);
  * dl_tracker_round() runs its own worker threads internally.
@@ -234,9 +235,12 @@ typedef struct dl_round_stats {
 	uint64_t pages_holes;     /* pages skipped as holes */
 	uint64_t pages_dirty;     /* pages whose content differs from last sent */
 	uint64_t pages_dirty_zero;/* of those, now all zero */
+	uint64_t pages_changed;   /* written since the previous round's scan
+				   * (pages_dirty also counts pages still
+				   * unsent: held back, or never marked sent) */
 	int64_t find_ns;          /* wall time this round took */
 	int64_t interval_ns;      /* since the previous round started */
-	double dirty_pages_per_s; /* pages_dirty / interval (0 for round 0) */
+	double dirty_pages_per_s; /* pages_changed / interval (0 for round 0) */
 	double dirty_bytes_per_s;
 } dl_round_stats;
 

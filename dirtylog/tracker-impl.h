@@ -11,6 +11,7 @@
 
 typedef struct dl_scan_counts {
 	uint64_t scanned, holes, dirty, dirty_zero;
+	uint64_t changed;       /* content changed since the previous scan */
 } dl_scan_counts;
 
 typedef struct dl_tracker_ops {
@@ -34,6 +35,7 @@ struct dl_tracker {
 	uint8_t *count;         /* rounds dirtied, saturating */
 	uint8_t *hist;          /* bit i: dirty in round last-i */
 	uint32_t *last;         /* last round dirtied, 1-based; 0 = never */
+	uint32_t *seen;         /* low 32 bits of the hash at the last scan */
 	uint64_t *dirty;        /* bitmap of the last round */
 	uint64_t round;         /* completed rounds */
 	int64_t last_start_ns;

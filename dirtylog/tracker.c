@@ -30,19 +30,30 @@ static void note_dirty(dl_tracker *t, uint64_t p)
 
 /*
  * dl_check_page: compare the current hash of page @p with its last-sent
- * hash; on a change set its dirty bit and update history. Called by scan
- * workers; bitmap words and per-page slots of a chunk belong to one worker.
+ * hash (a difference sets its dirty bit: it must be sent) and with what
+ * the previous scan saw (a difference means the guest wrote it since:
+ * history and the dirty rate count that). A page held back unsent is
+ * dirty every round, but only "hot" while the guest keeps writing it;
+ * counting it as written every round would hold it back for ever.
+ * Called by scan workers; bitmap words and per-page slots of a chunk
+ * belong to one worker.
  */
 void dl_check_page(dl_tracker *t, dl_scan_counts *c, uint64_t p, dl_hash now,
 		   unsigned flags)
 {
+	uint32_t lo = (uint32_t)now.lo;
+
+	if (lo != t->seen[p]) {
+		t->seen[p] = lo;
+		c->changed++;
+		note_dirty(t, p);
+	}
 	if (dl_hash_eq(now, t->sent[p]))
 		return;
 	t->dirty[p / 64] |= 1ULL << (p % 64);
 	c->dirty++;
 	if (dl_hash_eq(now, t->h->zero))
 		c->dirty_zero++;
-	note_dirty(t, p);
 	if (flags & DL_ROUND_ADOPT)
 		t->sent[p] = now;
 }
@@ -161,6 +172,7 @@ static void *scan_worker(void *arg)
 	job->total.holes += c.holes;
 	job->total.dirty += c.dirty;
 	job->total.dirty_zero += c.dirty_zero;
+	job->total.changed += c.changed;
 	pthread_mutex_unlock(&job->lock);
 	return NULL;
 }
@@ -224,16 +236,20 @@ static bool alloc_state(dl_tracker *t, bool assume_zero, qm_error *err)
 	t->count = calloc(t->npages, 1);
 	t->hist = calloc(t->npages, 1);
 	t->last = calloc(t->npages, sizeof(*t->last));
+	t->seen = malloc(t->npages * sizeof(*t->seen));
 	t->dirty = calloc(t->nwords, sizeof(*t->dirty));
-	if (!t->sent || !t->count || !t->hist || !t->last || !t->dirty)
+	if (!t->sent || !t->count || !t->hist || !t->last || !t->seen ||
+	    !t->dirty)
 		return qm_error_set(err, QM_ERR_NOMEM,
 				    "tracker state for %llu pages",
 				    (unsigned long long)t->npages);
-	for (uint64_t p = 0; p < t->npages; p++)
+	for (uint64_t p = 0; p < t->npages; p++) {
 		/* Without the zero assumption nothing matches a hash of all
 		 * ones, so round 0 reports every page. */
 		t->sent[p] = assume_zero ? t->h->zero
 					 : (dl_hash){ UINT64_MAX, UINT64_MAX };
+		t->seen[p] = (uint32_t)t->sent[p].lo;
+	}
 	return true;
 }
 
@@ -289,6 +305,7 @@ void dl_tracker_free(dl_tracker *t)
 	free(t->count);
 	free(t->hist);
 	free(t->last);
+	free(t->seen);
 	free(t->dirty);
 	free_extents(t);
 	free(t);
@@ -345,10 +362,13 @@ bool dl_tracker_round(dl_tracker *t, unsigned flags, dl_round_stats *st,
 	st->pages_holes = c.holes;
 	st->pages_dirty = c.dirty;
 	st->pages_dirty_zero = c.dirty_zero;
+	st->pages_changed = c.changed;
 	st->find_ns = qm_now_ns() - start;
 	if (t->round > 0 && start > t->last_start_ns) {
 		st->interval_ns = start - t->last_start_ns;
-		st->dirty_pages_per_s = c.dirty * 1e9 / st->interval_ns;
+		/* The rate of new writes: pages changed since the last scan,
+		 * not pages still waiting to be sent. */
+		st->dirty_pages_per_s = c.changed * 1e9 / st->interval_ns;
 		st->dirty_bytes_per_s = st->dirty_pages_per_s * DL_PAGE_SIZE;
 	}
 	t->last_start_ns = start;
@@ -449,7 +469,8 @@ bool dl_tracker_is_hot(const dl_tracker *t, uint64_t page, unsigned window,
 uint64_t dl_tracker_memory_bytes(const dl_tracker *t)
 {
 	return t->npages * (sizeof(*t->sent) + sizeof(*t->count) +
-			    sizeof(*t->hist) + sizeof(*t->last)) +
+			    sizeof(*t->hist) + sizeof(*t->last) +
+			    sizeof(*t->seen)) +
 	       t->nwords * sizeof(*t->dirty) + t->impl_bytes;
 }
 

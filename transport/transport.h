@@ -24,8 +24,8 @@
  * one page are ordered by one TCP stream, and every page has exactly one
  * writer thread on the receiver.
  *
- * Dedup (sender): a page whose keyed hash equals the zero page's is sent as
- * ZERO (8 bytes); one whose hash the receiver announced in HAVE as HAVE
+ * Dedup (sender): a page that reads all zero is sent as ZERO (8 bytes);
+ * one whose keyed hash the receiver announced in HAVE as HAVE
  * (32 bytes, copied from the receiver's staged image); one whose content was
  * already sent in this migration as DUP (32 bytes: the hash and the page
  * that carried it). References may cross streams, so the receiver never
@@ -34,13 +34,14 @@
  * arrived yet on another stream, or was overwritten since) is retried once
  * every stream's ROUND_END is in, and if it still fails the receiver lists
  * the page in MISMATCH(RESEND) before its ACK; tp_sender_flush() resends
- * such pages in full before it returns. See PROTOCOL.md "Dedup and the
- * multi-stream race".
+ * such pages in full before it returns. See PROTOCOL.md section 4,
+ * "Rounds, dedup and the multi-stream race".
  *
- * Sent hashes: the sender copies each page out of guest RAM into its send
- * buffer and hashes the copy; the hash it reports through on_sent() is
- * therefore exactly the hash of the bytes on the wire, whatever the guest
- * does meanwhile (dl_tracker_mark_sent() wants that hash).
+ * Sent hashes: the sender copies each non-zero page out of guest RAM into
+ * its send buffer and hashes the copy; the hash it reports through
+ * on_sent() is therefore exactly the hash of the bytes on the wire (for a
+ * ZERO entry, the zero page's hash), whatever the guest does meanwhile
+ * (dl_tracker_mark_sent() wants that hash).
  *
  * Errors: QM_ERR_PROTO (peer broke the protocol; the message names the
  * frame, the field and both values), QM_ERR_CLOSED (peer closed without
@@ -235,7 +236,8 @@ typedef struct tp_sender_config {
 	const char *vm_name;		/* < TP_NAME_MAX bytes */
 	int timeout_ms;			/* connect, handshake, and no-progress
 					 * deadline; 0 = 10000 */
-	int ping_interval_ms;		/* 0 = 200; < 0 = no periodic PING */
+	int ping_interval_ms;		/* PING period (RTT, keep-alive for the
+					 * receiver's idle timeout); <= 0 = 200 */
 	int queue_runs;			/* bounded queue per stream, in runs of
 					 * at most TP_SHARD_PAGES; 0 = 1024 */
 	tp_send_mode send_mode;
@@ -387,12 +389,13 @@ typedef struct tp_receiver_config {
 	 * in HAVE; HAVE entries are copied from it. */
 	const char *staged_image;
 	uint64_t max_ram_bytes;		/* refuse larger SETUPs; 0 = 1 TiB */
-	/* By default the destination RAM is populated at SETUP
-	 * (MADV_POPULATE_WRITE: allocated, zeroed, mapped), before any page
-	 * moves: a page fault per received page costs more than the copy
-	 * itself (BENCHMARKS.md "transport"), and it is the moment to place
-	 * memory (first touch). true leaves it sparse: holes stay holes,
-	 * at that cost during the transfer. */
+	/* false (default): the destination RAM is populated at SETUP
+	 * (MADV_POPULATE_WRITE: allocated, zeroed, mapped) before any page
+	 * moves, so the transfer itself costs the receiver about 5x less CPU
+	 * (BENCHMARKS.md "transport"); it costs about 1 s per GiB at SETUP
+	 * and allocates every page, used or not. true: left sparse, pages
+	 * are allocated as they arrive (the better choice for mostly empty
+	 * guests: nothing is allocated for pages never sent). */
 	bool sparse_ram;
 	int timeout_ms;			/* accept, handshake, idle stream 0
 					 * (the sender PINGs); 0 = 10000 */

@@ -4,7 +4,7 @@
  * same run, at the same stream counts.
  *
  *   bench-transport [--size 1G] [--streams 1,2,4] [--reps 3]
- *                   [--mixes random,zero,dup]
+ *                   [--mixes random,zero,dup] [--sparse 0|1]
  *
  * A tmpfs file under /dev/shm holds the source "guest RAM". For each mix
  * and stream count N, alternating, best of --reps:
@@ -12,11 +12,13 @@
  *            its share of the RAM, N threads doing blocking recv() into a
  *            1 MiB buffer (the baseline the issue names);
  *   raw-ram  the same, but recv() into a tmpfs mapping populated before
- *            the clock starts, as the qmig receiver's is at SETUP: the
- *            same destination work without the protocol;
+ *            the clock starts, as the qmig receiver's is at SETUP (with
+ *            --sparse 1: a fresh sparse one, as the receiver's then is):
+ *            the same destination work without the protocol;
  *   qmig     tp_sender -> tp_receiver with N streams: queue every page,
  *            flush (ACKed: the receiver holds every page), fresh
- *            destination files each time.
+ *            destination files each time, populated at SETUP (not
+ *            timed: about 1 s per GiB here) unless --sparse 1.
  * Mixes: random (no dedup possible), zero (90% zero pages), dup (90%
  * copies of 64 distinct pages). Effective throughput = RAM size / time.
  * CPU seconds per GB of RAM are per side (threads named tp-tx*, raw-tx*
@@ -47,6 +49,7 @@
 static uint64_t opt_size = 1ull << 30;
 static uint64_t opt_streams[MAX_LIST] = { 1, 2, 4 };
 static int opt_nstreams = 3, opt_reps = 3;
+static bool opt_sparse;
 static char opt_mixes[64] = "random,zero,dup";
 
 static void die(const char *what, const char *why)
@@ -253,8 +256,9 @@ static result run_raw(const dl_ram *src, int n, bool to_ram)
 		dst = mmap(NULL, src->regions[0].size, PROT_READ | PROT_WRITE,
 			   MAP_SHARED, fd, 0);
 		/* Populated before the clock starts, as the receiver does at
-		 * SETUP (23 = MADV_POPULATE_WRITE). */
-		if (dst == MAP_FAILED || madvise(dst, src->regions[0].size, 23))
+		 * SETUP (23 = MADV_POPULATE_WRITE), unless --sparse 1. */
+		if (dst == MAP_FAILED ||
+		    (!opt_sparse && madvise(dst, src->regions[0].size, 23)))
 			die("raw-ram", "mmap/populate");
 	}
 	for (int i = 0; i < n; i++) {
@@ -322,7 +326,7 @@ static result run_qmig(const dl_ram *src, const dl_hasher *h, int n)
 	tp_receiver_config rc = { .listen_host = "127.0.0.1",
 				  .psk = (const uint8_t *)PSK,
 				  .psk_len = strlen(PSK), .ram_dir = dir,
-				  .timeout_ms = 30000 };
+				  .timeout_ms = 30000, .sparse_ram = opt_sparse };
 	tp_sender_config sc = { .streams = n, .psk = (const uint8_t *)PSK,
 				.psk_len = strlen(PSK), .vm_name = "bench",
 				.timeout_ms = 30000 };
@@ -406,6 +410,8 @@ static void parse_args(int argc, char **argv)
 			opt_nstreams = parse_list(argv[i + 1], opt_streams);
 		} else if (!strcmp(argv[i], "--reps")) {
 			opt_reps = atoi(argv[i + 1]);
+		} else if (!strcmp(argv[i], "--sparse")) {
+			opt_sparse = atoi(argv[i + 1]);
 		} else if (!strcmp(argv[i], "--mixes")) {
 			snprintf(opt_mixes, sizeof(opt_mixes), "%s", argv[i + 1]);
 		} else {

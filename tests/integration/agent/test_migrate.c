@@ -75,11 +75,36 @@ static bool write_psk(char *path, size_t len)
 
 #define DEFAULT_APPEND "ws=32M rate=3000 pattern=rand zero=20 dup=20"
 
-/* *state may carry the guest's command line (cmocka prestate). */
+/* What a test changes in the fixture (cmocka prestate). */
+typedef struct variant {
+	const char *append;      /* guest command line */
+	const char *src_env;     /* NAME=VALUE for the source agent */
+	const char *dst_env;     /* NAME=VALUE for the destination agent */
+} variant;
+
+static bool start_agent(ql_agent *ag, const char *name,
+			const char *const *args, const char *env,
+			qm_error *err)
+{
+	char *e = env ? strdup(env) : NULL, *eq = e ? strchr(e, '=') : NULL;
+	bool ok;
+
+	if (eq) {
+		*eq = '\0';
+		setenv(e, eq + 1, 1);
+	}
+	ok = ql_agent_start(ag, name, args, err);
+	if (eq)
+		unsetenv(e);
+	free(e);
+	return ok;
+}
+
 static int fx_setup(void **state)
 {
+	const variant *v = *state;
 	ql_vm_opts o = { .name = "mig", .ram_bytes = 256 << 20,
-			 .append = *state ? *state : DEFAULT_APPEND,
+			 .append = v && v->append ? v->append : DEFAULT_APPEND,
 			 .accel = QL_ACCEL_TCG };
 	fx *f = calloc(1, sizeof(*f));
 	qm_error err = QM_ERROR_INIT;
@@ -93,8 +118,8 @@ static int fx_setup(void **state)
 	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
 	snprintf(f->back, sizeof(f->back), "127.0.0.1:%d", free_port());
 	if (!write_psk(f->psk, sizeof(f->psk)) ||
-	    !ql_agent_start(&f->src, "src", sargs, &err) ||
-	    !ql_agent_start(&f->dst, "dst", dargs, &err) ||
+	    !start_agent(&f->src, "src", sargs, v ? v->src_env : NULL, &err) ||
+	    !start_agent(&f->dst, "dst", dargs, v ? v->dst_env : NULL, &err) ||
 	    !ql_vm_start(&f->vm, &o, &err) ||
 	    !gl_follow_open(&f->f, f->vm.serial_path, 0, &err) ||
 	    !gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
@@ -408,6 +433,95 @@ static void test_migrate_back(void **state)
 	free(id2);
 }
 
+static const variant back_variant = { .append = "ws=8M rate=1000 "
+						       "pattern=seq" };
+static const variant corrupt_variant = {
+	.dst_env = "QMIG_FAULT_CORRUPT_PAGE=300" };
+/* Unthrottled, the guest dirties hundreds of MB/s under TCG. */
+static const variant fast_variant = { .append = "ws=32M rate=0 pattern=rand" };
+static const variant fast_duty_variant = {
+	.append = "ws=32M rate=0 pattern=rand", .src_env = "QMIG_THROTTLE=duty" };
+
+/* A page flipped in the destination's RAM after it arrived is found by
+ * the verification, resent, and the migration completes with the guest
+ * intact on the destination. */
+static void test_verify_resends(void **state)
+{
+	fx *f = *state;
+	qm_error err = QM_ERROR_INIT;
+	json_object *st, *ver;
+	char dpath[QL_PATH_MAX + 32];
+	uint64_t beats = 200;
+	gl_follow df;
+	char *id;
+
+	attach(f);
+	id = start(f, NULL);
+	st = wait_final(f, id);
+	ver = get(st, "verify");
+	printf("# verify: %s\n", json_object_to_json_string(ver));
+	assert_string_equal(json_object_get_string(get(st, "phase")),
+			    "completed");
+	assert_int_equal(json_object_get_int64(get(ver, "mismatches")), 1);
+	assert_true(json_object_get_int64(get(ver, "resent")) >= 1);
+	assert_true(json_object_get_boolean(get(ver, "passed")));
+	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
+	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
+	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
+			    &err))
+		fail_msg("destination guest: %s", err.msg);
+	assert_int_equal(df.log.corrupt_total, 0);
+	gl_follow_close(&df);
+	json_object_put(st);
+	free(id);
+}
+
+/* A guest that dirties far faster than the link (capped at 100 Mbit/s)
+ * converges within its deadline because the engine throttles its vCPUs
+ * (cgroup, or SIGSTOP duty cycling). */
+static void test_throttle_converges(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 100, \"deadline\": 60, "
+		      "\"max_downtime_ms\": 500");
+	st = wait_final(f, id);
+	printf("# %s after %.0f ms, %d rounds, gate: %s, error: %s\n",
+	       json_object_get_string(get(st, "phase")), num(st, "elapsed_ms"),
+	       (int)num(st, "round"), json_object_get_string(get(st, "gate")),
+	       json_object_get_string(get(st, "error")));
+	assert_string_equal(json_object_get_string(get(st, "phase")),
+			    "completed");
+	assert_true(num(st, "round") >= 2);
+	json_object_put(st);
+	free(id);
+}
+
+/* The destination QEMU dies during pre-copy: the migration fails and the
+ * VM stays on the source, intact. */
+static void test_dest_qemu_killed(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 8");
+	usleep(1500 * 1000);
+	assert_true(scan_qemus(f->dst.dir, true) == 1);
+	st = wait_final(f, id);
+	printf("# %s: %s\n", json_object_get_string(get(st, "phase")),
+	       json_object_get_string(get(st, "error")));
+	assert_string_not_equal(json_object_get_string(get(st, "phase")),
+				"completed");
+	expect_on_source(f);
+	json_object_put(st);
+	free(id);
+}
+
 static void expect_error(fx *f, const char *params, int code)
 {
 	qm_error err = QM_ERROR_INIT;
@@ -433,7 +547,7 @@ static void test_bad_start(void **state)
 	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"127.0.0.1:1\", "
 		     "\"on_deadline\": \"maybe\"}", RPC_ERR_INVALID_PARAMS);
 	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"127.0.0.1:1\", "
-		     "\"mode\": \"qemu\"}", RPC_ERR_UNSUPPORTED);
+		     "\"mode\": \"bogus\"}", RPC_ERR_INVALID_PARAMS);
 	expect_error(f, "{\"vm\": \"g1\", \"dest\": \"127.0.0.1:1\", "
 		     "\"max_downtime_ms\": -5}", RPC_ERR_INVALID_PARAMS);
 }
@@ -447,8 +561,14 @@ int main(void)
 		T(test_deadline_abort),
 		T(test_dest_agent_killed),
 		cmocka_unit_test_prestate_setup_teardown(test_migrate_back,
-			fx_setup, fx_teardown,
-			(void *)"ws=8M rate=1000 pattern=seq"),
+			fx_setup, fx_teardown, (void *)&back_variant),
+		cmocka_unit_test_prestate_setup_teardown(test_verify_resends,
+			fx_setup, fx_teardown, (void *)&corrupt_variant),
+		cmocka_unit_test_prestate_setup_teardown(test_throttle_converges,
+			fx_setup, fx_teardown, (void *)&fast_variant),
+		cmocka_unit_test_prestate_setup_teardown(test_throttle_converges,
+			fx_setup, fx_teardown, (void *)&fast_duty_variant),
+		T(test_dest_qemu_killed),
 		T(test_bad_start),
 	};
 	const char *kernel = ql_guest_kernel();

@@ -354,6 +354,36 @@ static void test_history_hot(void **state)
 	dl_tracker_free(t);
 }
 
+/* A page written once and then held back unsent stays dirty every round
+ * but is not "written" again: its history does not grow, it cools off,
+ * and the dirty rate counts only new writes. */
+static void test_held_back_cools(void **state)
+{
+	fixture *f = *state;
+	dl_round_stats st;
+	dl_tracker *t;
+
+	add_region(f, "ram0", 1 * MIB);
+	t = new_tracker(f, 1, true);
+	write_page(f, 9, 1);
+	round_ok(t, 0, &st);
+	assert_int_equal(st.pages_changed, 1);
+	for (int r = 0; r < 4; r++) {
+		round_ok(t, 0, &st);           /* never marked sent */
+		assert_true(dl_tracker_is_dirty(t, 9));
+		assert_int_equal(st.pages_dirty, 1);
+		assert_int_equal(st.pages_changed, 0);
+		assert_true(st.dirty_pages_per_s == 0);
+	}
+	assert_int_equal(dl_tracker_dirty_count(t, 9), 1);
+	assert_false(dl_tracker_is_hot(t, 9, 4, 1));
+	write_page(f, 9, 2);
+	round_ok(t, 0, &st);
+	assert_int_equal(st.pages_changed, 1);
+	assert_int_equal(dl_tracker_dirty_count(t, 9), 2);
+	dl_tracker_free(t);
+}
+
 /* Per-page state stays within 1% of guest RAM. */
 static void test_memory_budget(void **state)
 {
@@ -440,6 +470,7 @@ int main(void)
 		T(test_threads_agree),
 		T(test_history_hot),
 		T(test_memory_budget),
+		T(test_held_back_cools),
 		T(test_hash_pages),
 		T(test_softdirty_probe_and_fallback),
 		T(test_pagemap_bits),

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Compat mode (migration.start with mode "qemu": QEMU's own pre-copy,
+ * driven by two real agents on loopback), with the self-checking guest
+ * under TCG. QEMU 7.2's pre-copy under TCG loses guest writes, so a run
+ * may legitimately end either way; what must never happen is a
+ * destination that runs on memory that differs from the source's:
+ *  - completed: verified with 0 mismatches, the guest continues on the
+ *    destination from the source's last heartbeat, no CORRUPT, the
+ *    destination agent lists the VM;
+ *  - rolled-back: the error says how many pages differed, the guest goes
+ *    on running on the source intact, no QEMU is left on the destination
+ *    and it never printed a heartbeat there.
+ * Plus a deadline that cannot be met, and refused parameters.
+ */
+#include "tests/qmig_test.h"
+#include "agent/rpc.h"
+#include "tools/guest/guestlog.h"
+#include "tools/launch/launch.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMO 15000
+#define MIG_WAIT_MS 120000
+#define BUSY_APPEND "ws=32M rate=3000 pattern=rand zero=20 dup=20"
+
+typedef struct fx {
+	ql_agent src, dst;
+	ql_vm vm;
+	rpc_client *cs;
+	char psk[128];
+	char dest[64];
+	gl_follow f;
+	bool following;
+} fx;
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool write_psk(char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "/tmp/qmig-test-psk-%d", (int)getpid());
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	fputs("test pre-shared key, 32 bytes!!\n", f);
+	fclose(f);
+	return chmod(path, 0600) == 0;
+}
+
+/* *state may carry the guest's command line (cmocka prestate). */
+static int fx_setup(void **state)
+{
+	ql_vm_opts o = { .name = "compat", .ram_bytes = 256 << 20,
+			 .append = *state ? *state : BUSY_APPEND,
+			 .accel = QL_ACCEL_TCG };
+	fx *f = calloc(1, sizeof(*f));
+	qm_error err = QM_ERROR_INIT;
+	const char *sargs[] = { "--psk-file", f->psk, NULL };
+	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
+				NULL };
+	uint64_t beats = 200;
+
+	*state = f;
+	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
+	if (!write_psk(f->psk, sizeof(f->psk)) ||
+	    !ql_agent_start(&f->src, "src", sargs, &err) ||
+	    !ql_agent_start(&f->dst, "dst", dargs, &err) ||
+	    !ql_vm_start(&f->vm, &o, &err) ||
+	    !gl_follow_open(&f->f, f->vm.serial_path, 0, &err) ||
+	    !gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
+			    TMO, &err) ||
+	    !(f->cs = rpc_client_connect(f->src.rpc, TMO, &err))) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		return -1;
+	}
+	f->following = true;
+	return 0;
+}
+
+/* QEMUs the destination agent started (VMs outlive agents): those with
+ * its state dir on their command line. Counted, and killed if @kill. */
+static int dest_qemus(const char *state_dir, bool kill_them)
+{
+	char path[64], cmd[4096];
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		FILE *fp;
+		size_t len;
+
+		if (!qm_format(path, sizeof(path), "/proc/%s/cmdline", de->d_name))
+			continue;
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		len = fread(cmd, 1, sizeof(cmd) - 1, fp);
+		fclose(fp);
+		for (size_t i = 0; i < len; i++)
+			cmd[i] = cmd[i] ? cmd[i] : ' ';
+		cmd[len] = '\0';
+		if (!strstr(cmd, "qemu-system") || !strstr(cmd, state_dir))
+			continue;
+		n++;
+		if (kill_them)
+			kill(atoi(de->d_name), SIGKILL);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int fx_teardown(void **state)
+{
+	fx *f = *state;
+	char dir[QL_PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", f->dst.state_dir);
+	rpc_client_free(f->cs);
+	if (f->following)
+		gl_follow_close(&f->f);
+	ql_vm_stop(&f->vm);
+	ql_agent_stop(&f->src);
+	dest_qemus(dir, true);
+	ql_agent_stop(&f->dst);
+	unlink(f->psk);
+	free(f);
+	return 0;
+}
+
+static json_object *get(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+static const char *str(json_object *o, const char *k)
+{
+	const char *s = json_object_get_string(get(o, k));
+
+	return s ? s : "";
+}
+
+static void attach(fx *f)
+{
+	char p[512];
+	qm_error err = QM_ERROR_INIT;
+	json_object *r;
+
+	snprintf(p, sizeof(p), "{\"name\": \"g1\", \"qmp\": \"%s\"}",
+		 f->vm.qmp_path);
+	r = rpc_client_call(f->cs, "vm.attach", json_tokener_parse(p), TMO,
+			    &err);
+	if (!r)
+		fail_msg("attach: %s", err.msg);
+	json_object_put(r);
+}
+
+static char *start(fx *f, const char *extra)
+{
+	char p[512];
+	qm_error err = QM_ERROR_INIT;
+	json_object *r;
+	char *id;
+
+	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\", "
+		 "\"mode\": \"qemu\"%s%s}", f->dest, extra ? ", " : "",
+		 extra ? extra : "");
+	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
+			    TMO, &err);
+	if (!r)
+		fail_msg("migration.start: %s", err.msg);
+	id = strdup(json_object_get_string(get(r, "id")));
+	json_object_put(r);
+	return id;
+}
+
+/* Poll migration.status until a final phase; returns the last status. */
+static json_object *wait_final(fx *f, const char *id)
+{
+	int64_t deadline = qm_now_ms() + MIG_WAIT_MS;
+	qm_error err = QM_ERROR_INIT;
+	char p[128];
+
+	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
+	while (qm_now_ms() < deadline) {
+		json_object *st = rpc_client_call(f->cs, "migration.status",
+						  json_tokener_parse(p), TMO,
+						  &err);
+		const char *ph;
+
+		if (!st)
+			fail_msg("status: %s", err.msg);
+		ph = str(st, "phase");
+		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
+		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled") ||
+		    !strcmp(ph, "in-doubt"))
+			return st;
+		json_object_put(st);
+		usleep(100 * 1000);
+	}
+	fail_msg("migration %s did not end within %d ms", id, MIG_WAIT_MS);
+	return NULL;
+}
+
+/* The guest is still running on the source and nothing is corrupt. */
+static void expect_on_source(fx *f)
+{
+	qm_error err = QM_ERROR_INIT;
+	uint64_t beats;
+
+	assert_true(ql_vm_alive(&f->vm));
+	gl_follow_process(&f->f, NULL);
+	beats = f->f.log.hb_count + 200;
+	if (!gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
+			    TMO, &err))
+		fail_msg("guest stopped on the source: %s", err.msg);
+	assert_int_equal(f->f.log.corrupt_total, 0);
+	assert_int_equal(f->f.log.hb_seq_breaks, 0);
+}
+
+/* Nothing of the VM runs on the destination, and it never ran there. */
+static void expect_nothing_on_dest(fx *f)
+{
+	char path[QL_PATH_MAX + 32];
+	gl_log dl;
+	int n = 0;
+
+	/* The abort is confirmed before the source reports its phase. */
+	for (int i = 0; i < 50 && (n = dest_qemus(f->dst.state_dir, false));
+	     i++)
+		usleep(100 * 1000);
+	assert_int_equal(n, 0);
+	snprintf(path, sizeof(path), "%s/vms/g1/serial.log", f->dst.state_dir);
+	gl_log_init(&dl, 0);
+	if (gl_log_read_file(&dl, path, GL_TS_NONE, NULL))
+		assert_int_equal(dl.hb_count, 0);
+	snprintf(path, sizeof(path), "%s/vms/g1/%s", f->dst.state_dir,
+		 strrchr(f->vm.mem_path, '/') + 1);
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* The VM runs on the destination: continuity, no CORRUPT, listed there. */
+static void expect_on_dest(fx *f)
+{
+	char dpath[QL_PATH_MAX + 32];
+	qm_error err = QM_ERROR_INIT;
+	uint64_t beats = 300;
+	gl_continuity c;
+	gl_follow df;
+	rpc_client *cd;
+	json_object *r;
+
+	for (int i = 0; i < 100 && ql_vm_alive(&f->vm); i++)
+		usleep(20 * 1000);
+	assert_false(ql_vm_alive(&f->vm));
+	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
+	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
+	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
+			    &err))
+		fail_msg("destination guest: %s", err.msg);
+	gl_follow_process(&f->f, NULL);
+	gl_continuity_check(&f->f.log, &df.log, &c);
+	printf("# continuity %s: source last HB %llu, destination first %llu\n",
+	       gl_verdict_name(c.verdict), (unsigned long long)c.src_last.seq,
+	       (unsigned long long)c.dst_first.seq);
+	assert_int_equal(c.verdict, GL_VERDICT_OK);
+	assert_int_equal(df.log.corrupt_total, 0);
+	gl_follow_close(&df);
+
+	cd = rpc_client_connect(f->dst.rpc, TMO, &err);
+	r = cd ? rpc_client_call(cd, "vm.list", NULL, TMO, &err) : NULL;
+	if (!r)
+		fail_msg("vm.list on the destination: %s", err.msg);
+	assert_int_equal(json_object_array_length(get(r, "vms")), 1);
+	assert_string_equal(str(json_object_array_get_idx(get(r, "vms"), 0),
+				"name"), "g1");
+	json_object_put(r);
+	rpc_client_free(cd);
+}
+
+/* Either outcome, judged in full; never anything else. */
+static void expect_verified_or_rolled_back(fx *f, json_object *st)
+{
+	json_object *ver = get(st, "verify");
+	const char *ph = str(st, "phase");
+	char want[64];
+
+	printf("# %s\n", json_object_to_json_string(st));
+	assert_string_equal(str(st, "mode"), "qemu");
+	assert_true(json_object_get_boolean(get(ver, "done")));
+	assert_int_equal(json_object_get_int64(get(ver, "pages_checked")),
+			 f->vm.ram_bytes / 4096);
+	if (!strcmp(ph, "completed")) {
+		printf("# OUTCOME: completed, verified with 0 mismatches, "
+		       "QEMU downtime + verify + cont %.1f ms\n",
+		       json_object_get_double(get(st, "downtime_ms")));
+		assert_true(json_object_get_boolean(get(ver, "passed")));
+		assert_int_equal(json_object_get_int64(get(ver, "mismatches")), 0);
+		assert_true(json_object_get_double(get(st, "downtime_ms")) > 0);
+		expect_on_dest(f);
+		return;
+	}
+	printf("# OUTCOME: %s: %s\n", ph, str(st, "error"));
+	assert_string_equal(ph, "rolled-back");
+	assert_false(json_object_get_boolean(get(ver, "passed")));
+	assert_true(json_object_get_int64(get(ver, "mismatches")) > 0);
+	snprintf(want, sizeof(want), "verification: %lld page",
+		 (long long)json_object_get_int64(get(ver, "mismatches")));
+	assert_non_null(strstr(str(st, "error"), want));
+	assert_non_null(strstr(str(st, "error"), "differed after QEMU's "
+			       "migration"));
+	expect_on_source(f);
+	expect_nothing_on_dest(f);
+}
+
+/* QEMU's pre-copy of a guest that writes all the time: completed and
+ * verified with the guest intact on the destination, or caught by the
+ * verification and rolled back with the guest intact on the source. */
+static void test_busy_guest(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"max_downtime_ms\": 300");
+	st = wait_final(f, id);
+	expect_verified_or_rolled_back(f, st);
+	json_object_put(st);
+	free(id);
+}
+
+/* The same with multifd (2 channels) and xbzrle: the capabilities reach
+ * both QEMUs (a mismatch fails QEMU's migration outright). */
+static void test_busy_guest_multifd(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"multifd\": true, \"multifd_channels\": 2, "
+		      "\"xbzrle\": true");
+	st = wait_final(f, id);
+	expect_verified_or_rolled_back(f, st);
+	json_object_put(st);
+	free(id);
+}
+
+/* A nearly idle guest (one page written per second): the same judgement;
+ * with so few writes for QEMU to miss, it is the likelier one to verify. */
+static void test_idle_guest(void **state)
+{
+	test_busy_guest(state);
+}
+
+/* A link capped at 8 Mbit/s cannot move the 32 MB working set within a
+ * 2 s deadline; on_deadline "abort" cancels QEMU's migration: failed, the
+ * guest runs on the source intact, no QEMU left on the destination. */
+static void test_deadline_abort(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 8, \"deadline\": 2, "
+		      "\"on_deadline\": \"abort\"");
+	st = wait_final(f, id);
+	printf("# %s: %s\n", str(st, "phase"), str(st, "error"));
+	assert_string_equal(str(st, "phase"), "failed");
+	assert_non_null(strstr(str(st, "error"), "deadline"));
+	expect_on_source(f);
+	expect_nothing_on_dest(f);
+	json_object_put(st);
+	free(id);
+}
+
+static void expect_error(fx *f, const char *params, int code)
+{
+	qm_error err = QM_ERROR_INIT;
+	char p[512];
+	json_object *r;
+
+	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\", %s}",
+		 f->dest, params);
+	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
+			    TMO, &err);
+	if (r)
+		fail_msg("%s: expected error %d, got %s", p, code,
+			 json_object_to_json_string(r));
+	printf("# %s -> %d %s\n", params, err.subclass, err.msg);
+	assert_int_equal(err.subclass, code);
+}
+
+/* Refused parameters of mode "qemu", before anything starts. */
+static void test_bad_params(void **state)
+{
+	fx *f = *state;
+
+	attach(f);
+	expect_error(f, "\"mode\": \"qemu\", \"multifd\": true, "
+		     "\"multifd_channels\": 0", RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"multifd\": true, "
+		     "\"multifd_channels\": 256", RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"multifd_channels\": 4",
+		     RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"multifd\": \"yes\"",
+		     RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"streams\": 4",
+		     RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"agent\", \"xbzrle\": true",
+		     RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"auto_converge\": true", RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"QEMU\"", RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"max_downtime_ms\": 0",
+		     RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"multifd\": true, "
+		     "\"multifd_chanels\": 2", RPC_ERR_INVALID_PARAMS);
+	/* Nothing was started: the VM is free and still runs here. */
+	assert_int_equal(dest_qemus(f->dst.state_dir, false), 0);
+	expect_on_source(f);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T_APPEND(fn, append) cmocka_unit_test_prestate_setup_teardown(fn, \
+		fx_setup, fx_teardown, (void *)(append))
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_busy_guest),
+		T(test_busy_guest_multifd),
+		T_APPEND(test_idle_guest, "ws=32M rate=1 pattern=rand"),
+		T(test_deadline_abort),
+		T(test_bad_params),
+	};
+	const char *kernel = ql_guest_kernel();
+
+	if (!ql_qemu_binary())
+		QT_SKIP("qemu-system-x86_64 not found (set QMIG_QEMU)");
+	if (!*kernel || access(kernel, R_OK))
+		QT_SKIP("guest kernel not built (QMIG_GUEST=%s)", kernel);
+	return cmocka_run_group_tests_name("/agent/compat", tests, NULL, NULL);
+}
