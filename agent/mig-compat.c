@@ -312,11 +312,12 @@ static bool prepare_peer(compat_src *s, char *uri, size_t len, qm_error *err)
 		return false;
 	r = rpc_client_call(s->peer, "migration.prepare", p, PEER_TIMEOUT_MS,
 			    err);
+	/* A prepare that timed out may still launch Qd there: abort it. */
+	s->prepared = r || err->code == QM_ERR_TIMEOUT;
 	if (!r) {
 		qm_error_prepend(err, "destination agent %s", s->m->p.dest);
 		return false;
 	}
-	s->prepared = true;
 	port = json_object_object_get_ex(r, "port", &v) &&
 	       json_object_is_type(v, json_type_int) ? json_object_get_int(v)
 						     : 0;
@@ -405,10 +406,11 @@ static bool still_copying(compat_src *s, const qmp_migrate_info *mi,
 	}
 	if (deadline && now >= deadline) {
 		if (!p->on_deadline_force)
-			return qm_error_set(err, QM_ERR_TIMEOUT, "deadline: %.1f s "
-					    "passed before QEMU's migration "
-					    "converged (expected downtime %lld "
-					    "ms, max %.0f ms)", p->deadline_s,
+			return qm_error_set(err, QM_ERR_TIMEOUT, "deadline: "
+					    "%.1f s passed before QEMU's "
+					    "migration converged (expected "
+					    "downtime %lld ms, max %.0f ms)",
+					    p->deadline_s,
 					    (long long)mi->expected_downtime_ms,
 					    p->max_downtime_ms);
 		why = "force: deadline passed, QEMU's downtime limit lifted";

@@ -11,7 +11,8 @@
  *  - rolled-back: the error says how many pages differed, the guest goes
  *    on running on the source intact, no QEMU is left on the destination
  *    and it never printed a heartbeat there.
- * Plus a deadline that cannot be met, and refused parameters.
+ * Plus a deadline that cannot be met (abort, force), a cancel, and
+ * refused parameters.
  */
 #include "tests/qmig_test.h"
 #include "agent/rpc.h"
@@ -400,6 +401,54 @@ static void test_deadline_abort(void **state)
 	free(id);
 }
 
+/* The guest dirties about 12 MB/s, the link is capped at 40 Mbit/s: QEMU
+ * cannot converge. At the deadline, on_deadline "force" lifts QEMU's
+ * downtime limit and QEMU switches over; the verification still decides
+ * whether the destination may run. */
+static void test_deadline_force(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 40, \"deadline\": 3, "
+		      "\"on_deadline\": \"force\"");
+	st = wait_final(f, id);
+	printf("# gate: %s\n", str(st, "gate"));
+	assert_non_null(strstr(str(st, "gate"), "force: deadline passed"));
+	expect_verified_or_rolled_back(f, st);
+	json_object_put(st);
+	free(id);
+}
+
+/* migration.cancel while QEMU copies (held there by an 8 Mbit/s cap):
+ * cancelled, the guest runs on the source intact, and the destination
+ * agent was told to kill its QEMU. */
+static void test_cancel(void **state)
+{
+	fx *f = *state;
+	qm_error err = QM_ERROR_INIT;
+	json_object *st;
+	char p[128];
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 8");
+	usleep(1000 * 1000);
+	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
+	if (!rpc_client_call_ok(f->cs, "migration.cancel", json_tokener_parse(p),
+				TMO, &err))
+		fail_msg("migration.cancel: %s", err.msg);
+	st = wait_final(f, id);
+	printf("# %s: %s\n", str(st, "phase"), str(st, "error"));
+	assert_string_equal(str(st, "phase"), "cancelled");
+	expect_on_source(f);
+	expect_nothing_on_dest(f);
+	json_object_put(st);
+	free(id);
+}
+
 static void expect_error(fx *f, const char *params, int code)
 {
 	qm_error err = QM_ERROR_INIT;
@@ -457,6 +506,8 @@ int main(void)
 		T(test_busy_guest_multifd),
 		T_APPEND(test_idle_guest, "ws=32M rate=1 pattern=rand"),
 		T(test_deadline_abort),
+		T(test_deadline_force),
+		T(test_cancel),
 		T(test_bad_params),
 	};
 	const char *kernel = ql_guest_kernel();
