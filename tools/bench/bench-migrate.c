@@ -6,12 +6,13 @@
  *   bench-migrate [--ram 1G] [--append "ws=128M rate=12800 pattern=rand"]
  *                 [--reps 3] [--max-downtime 300] [--warmup 2000]
  *                 [--methods qmig,qemu,qemu-multifd,qemu-xbzrle]
- *                 [--timeout 120]
+ *                 [--timeout 120] [--verify full|tracked]
  *
  * Each repetition runs every method once, in turn, on a freshly booted
  * workload guest (tools/guest) that runs --warmup ms before migrating:
  *   qmig          two qmigd on loopback, vm.attach + migration.start
- *                 with max_downtime_ms, migration.status polled;
+ *                 with max_downtime_ms and verify (the agent's default,
+ *                 full), migration.status polled;
  *   qemu          QEMU's pre-copy over tcp:127.0.0.1, max-bandwidth
  *                 10 GiB/s (QEMU's default of 128 MiB/s would be unfair),
  *                 downtime-limit = --max-downtime;
@@ -43,13 +44,22 @@
  *   continuity, corrupt  heartbeat continuity verdict and the guest's
  *                 CORRUPT count on the destination after a full check
  *                 pass there; mismatches: pages that differ (QEMU) or
- *                 that qmig's verification found and resent.
- * Then a table (median [min-max] over correct runs) and the ratios qmig /
- * the best correct QEMU method.
+ *                 that qmig's verification found and resent;
+ *   for a QEMU run that differs: where the pages are (mism_image: the
+ *                 guest's code, stack and heartbeat counter; mism_table:
+ *                 its generation table; mism_ws: its working set), the
+ *                 first one's address, and what the guest's own check
+ *                 would find on the destination, read from the host
+ *                 (ram_bad pages, hb_ram_delta: destination's heartbeat
+ *                 counter minus the source's, negative = lost beats).
+ * Then a table (median [min-max] over correct runs; over completed runs
+ * too when some were wrong) and the ratios qmig / the best correct QEMU
+ * method (or, if none was correct, its completed runs, said so).
  *
  * Leaves out: a real NIC or a shaped link (tools/rig), postcopy,
- * auto-converge, KVM (TCG unless QMIG_ACCEL says otherwise), QEMU's CPU
- * for dirty tracking in the vCPU thread.
+ * auto-converge, KVM where it is real (the launcher's choice, QMIG_ACCEL),
+ * QEMU's CPU for dirty tracking in the vCPU thread, the destination
+ * QEMU's CPU in qmig runs (device state only).
  */
 #include "agent/qemu_mig.h"
 #include "agent/rpc.h"
@@ -85,6 +95,7 @@ static uint64_t opt_ram = 1ull << 30;
 static char opt_append[512] = "ws=128M rate=12800 pattern=rand";
 static int opt_reps = 3, opt_warmup_ms = 2000, opt_timeout_s = 120;
 static double opt_downtime = 300;
+static char opt_verify[16] = "full";
 static bool opt_method[M__COUNT] = { true, true, true, true };
 
 typedef struct run {
@@ -98,6 +109,8 @@ typedef struct run {
 	uint64_t bytes, lo_bytes, dst_alloc;
 	int64_t rounds, mismatches, ram_bad, hb_ram_delta, corrupt, breaks;
 	int64_t where[4];	/* mismatches: image, table, working set, other */
+	int64_t first_bad;	/* guest-physical address of the first, or -1 */
+	uint64_t seqaddr, inflight; /* the guest's heartbeat and in-flight words */
 	const char *continuity;
 	bool gv_late;
 	double load;
@@ -624,6 +637,7 @@ static void run_qmig(run *r)
 	int64_t t0, end;
 	double cpu0;
 	const char *ph;
+	bool cancelled = false;
 
 	snprintf(dest, sizeof(dest), "127.0.0.1:%d", free_port());
 	if (!ql_agent_start(&cur.sa, "src", sargs, &err) ||
@@ -642,7 +656,8 @@ static void run_qmig(run *r)
 	cpu0 = proc_cpu(cur.sa.pid) + proc_cpu(cur.da.pid);
 	t0 = qm_now_ns();
 	res = call("migration.start", "{\"vm\": \"" VM_NAME "\", \"dest\": "
-		   "\"%s\", \"max_downtime_ms\": %g}", dest, opt_downtime);
+		   "\"%s\", \"max_downtime_ms\": %g, \"verify\": \"%s\"}", dest,
+		   opt_downtime, opt_verify);
 	snprintf(id, sizeof(id), "%s", json_object_get_string(get(res, "id")));
 	json_object_put(res);
 	end = qm_now_ms() + opt_timeout_s * 1000LL;
@@ -653,8 +668,12 @@ static void run_qmig(run *r)
 			break;
 		json_object_put(st);
 		if (qm_now_ms() > end) {
+			if (cancelled)
+				die("migration %s still running 30 s after "
+				    "migration.cancel", id);
 			json_object_put(call("migration.cancel",
 					     "{\"id\": \"%s\"}", id));
+			cancelled = true;
 			end += 30000;
 		}
 		check_intr();
@@ -671,6 +690,8 @@ static void run_qmig(run *r)
 	r->mismatches = json_object_get_int64(get(get(st, "verify"),
 						  "mismatches"));
 	r->dst_alloc = alloc_in_dir(ddir);
+	r->seqaddr = snap(0).boot.seqaddr;
+	r->inflight = snap(0).boot.inflight;
 	json_object_object_foreach(get(st, "downtime_parts_ms"), k, v) {
 		size_t len = strlen(r->parts);
 
@@ -695,7 +716,7 @@ static void run_qmig(run *r)
  * heartbeat counter below the generation table; the table; the working
  * set; anything else. */
 static int64_t compare_ram(const char *a, const char *b, const gl_boot *bt,
-			   int64_t where[4])
+			   int64_t where[4], int64_t *first)
 {
 	qm_error err = QM_ERROR_INIT;
 	dl_ram ra, rb;
@@ -721,7 +742,8 @@ static int64_t compare_ram(const char *a, const char *b, const gl_boot *bt,
 
 		if (dl_hash_eq(ha[p], hb[p]))
 			continue;
-		bad++;
+		if (!bad++)
+			*first = (int64_t)addr;
 		if (addr < bt->table)
 			where[0]++;
 		else if (addr < bt->base)
@@ -832,8 +854,10 @@ static void run_qemu(run *r, int m)
 	/* Both sides stopped: the destination runs only if it is right. */
 	tc = qm_now_ns();
 	boot = snap(0).boot;
+	r->seqaddr = boot.seqaddr;
+	r->inflight = boot.inflight;
 	r->mismatches = compare_ram(cur.src.mem_path, cur.dst.mem_path, &boot,
-				    r->where);
+				    r->where, &r->first_bad);
 	r->dst_alloc = alloc_of(cur.dst.mem_path);
 	if (r->mismatches) {
 		fail(r, true, "%lld page(s) of the destination's RAM differ "
@@ -853,13 +877,19 @@ static void run_qemu(run *r, int m)
 
 static void print_run(int m, const run *r)
 {
+	char first[24] = "-";
+
+	if (r->first_bad >= 0)
+		snprintf(first, sizeof(first), "%#llx",
+			 (unsigned long long)r->first_bad);
 	printf("run method=%s rep=%d status=%s total_ms=%.0f downtime_ms=%.1f "
 	       "gv_ms=%.1f check_ms=%.1f predicted_ms=%.1f bytes=%llu "
 	       "lo_bytes=%llu cpu_s=%.2f rounds=%lld mismatches=%lld "
 	       "continuity=%s corrupt=%lld hb_breaks=%lld ram_bad=%lld "
 	       "hb_ram_delta=%lld mism_image=%lld mism_table=%lld mism_ws=%lld "
-	       "mism_other=%lld dst_alloc_mb=%.0f gv_late=%d load=%.2f "
-	       "parts=%s error=\"%s\"\n", mname[m], r->rep, r->status, r->total_ms,
+	       "mism_other=%lld mism_first=%s seqaddr=%#llx inflight=%#llx "
+	       "dst_alloc_mb=%.0f gv_late=%d load=%.2f parts=%s "
+	       "error=\"%s\"\n", mname[m], r->rep, r->status, r->total_ms,
 	       r->downtime_ms, r->gv_ms, r->check_ms, r->predicted_ms,
 	       (unsigned long long)r->bytes, (unsigned long long)r->lo_bytes,
 	       r->cpu_s, (long long)r->rounds, (long long)r->mismatches,
@@ -867,7 +897,9 @@ static void print_run(int m, const run *r)
 	       (long long)r->breaks, (long long)r->ram_bad,
 	       (long long)r->hb_ram_delta, (long long)r->where[0],
 	       (long long)r->where[1], (long long)r->where[2],
-	       (long long)r->where[3], r->dst_alloc / 1048576.0,
+	       (long long)r->where[3], first,
+	       (unsigned long long)r->seqaddr,
+	       (unsigned long long)r->inflight, r->dst_alloc / 1048576.0,
 	       r->gv_late, r->load, r->parts[0] ? r->parts : "-", r->error);
 	fflush(stdout);
 }
@@ -963,9 +995,9 @@ static void ratio(const char *what, size_t off, int best, bool any)
 	agg q = agg_v(M_QMIG, off, false), b = agg_v(best, off, any);
 
 	if (q.n && b.n && b.med > 0)
-		printf(" %s %.2f,", what, q.med / b.med);
+		printf("  %-34s %.2f\n", what, q.med / b.med);
 	else
-		printf(" %s n/a,", what);
+		printf("  %-34s n/a\n", what);
 }
 
 static void summary(void)
@@ -1017,7 +1049,7 @@ static void summary(void)
 		printf("\nno ratio: needs qmig and a completed QEMU run\n");
 		return;
 	}
-	printf("\nratios qmig / %s (%s; medians):", mname[best],
+	printf("\nratios qmig / %s (%s; medians):\n", mname[best],
 	       any ? "no QEMU run was correct: against its completed, "
 		     "FAILED runs" : "the best correct QEMU method");
 	ratio("total", offsetof(rowv, total), best, any);
@@ -1028,7 +1060,6 @@ static void summary(void)
 	ratio("loopback bytes", offsetof(rowv, lo), best, any);
 	ratio("reported bytes", offsetof(rowv, bytes), best, any);
 	ratio("CPU", offsetof(rowv, cpu), best, any);
-	printf("\n");
 }
 
 /* ---- main ---- */
@@ -1053,6 +1084,10 @@ static void parse_args(int argc, char **argv)
 			opt_downtime = atof(v);
 			if (opt_downtime < 1)
 				die("--max-downtime: at least 1 ms");
+		} else if (!strcmp(k, "--verify")) {
+			if (strcmp(v, "full") && strcmp(v, "tracked"))
+				die("--verify: full or tracked");
+			snprintf(opt_verify, sizeof(opt_verify), "%s", v);
 		} else if (!strcmp(k, "--warmup")) {
 			opt_warmup_ms = atoi(v);
 		} else if (!strcmp(k, "--timeout")) {
@@ -1108,9 +1143,9 @@ int main(int argc, char **argv)
 		die("%s: %s", g_psk, strerror(errno));
 
 	printf("# bench-migrate ram=%lluM append=\"%s\" reps=%d "
-	       "max_downtime_ms=%g warmup_ms=%d\n",
+	       "max_downtime_ms=%g warmup_ms=%d verify=%s\n",
 	       (unsigned long long)(opt_ram >> 20), opt_append, opt_reps,
-	       opt_downtime, opt_warmup_ms);
+	       opt_downtime, opt_warmup_ms, opt_verify);
 	for (int rep = 0; rep < opt_reps; rep++) {
 		for (int m = 0; m < M__COUNT; m++) {
 			run *r = &runs[m][rep];
@@ -1120,6 +1155,7 @@ int main(int argc, char **argv)
 			memset(r, 0, sizeof(*r));
 			r->rep = rep + 1;
 			r->gv_ms = -1;
+			r->first_bad = -1;
 			r->load = load1();
 			snprintf(r->status, sizeof(r->status), "ok");
 			if (m == M_QMIG)
