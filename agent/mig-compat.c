@@ -135,74 +135,13 @@ static void native_opts(const mig_params *p, bool source, qm_native_opts *o)
 						: BANDWIDTH_UNCAPPED;
 }
 
-/*
- * A RAM's allocated extents, listed once per verification: asking
- * SEEK_HOLE per chunk walks a large extent to its end every time
- * (ARCHITECTURE.md, departure 3); it cost 250 ms for the 256 MiB of a
- * source QEMU had read in full. Both RAMs are stopped while we look.
- */
-typedef struct ram_view {
-	const dl_ram *ram;
-	dl_extent *ext[DL_MAX_REGIONS];
-	size_t next[DL_MAX_REGIONS];
-} ram_view;
-
-static void view_close(ram_view *v)
+/* Hashes of pages [first, first + n) (holes read as zero, extents listed
+ * once per verification in @v: both RAMs are stopped while we look) and,
+ * if @chunk, the chunk hash over them. */
+static void view_hash(const dl_ram_view *v, const dl_hasher *h,
+		      uint64_t first, uint64_t n, dl_hash *pages, dl_hash *chunk)
 {
-	for (int i = 0; i < DL_MAX_REGIONS; i++)
-		free(v->ext[i]);
-	memset(v, 0, sizeof(*v));
-}
-
-static bool view_open(ram_view *v, const dl_ram *ram, qm_error *err)
-{
-	memset(v, 0, sizeof(*v));
-	v->ram = ram;
-	for (int i = 0; i < ram->nregions; i++) {
-		int rc = dl_region_extents(&ram->regions[i], &v->ext[i],
-					   &v->next[i]);
-
-		if (rc < 0) {
-			view_close(v);
-			return qm_error_errno(err, -rc, "RAM backend %s: listing "
-					      "its extents",
-					      ram->regions[i].path);
-		}
-	}
-	return true;
-}
-
-static bool allocated(const dl_extent *x, size_t n, uint64_t page)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (page < x[mid].start)
-			hi = mid;
-		else if (page >= x[mid].end)
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
-/* Hashes of pages [first, first + n) (holes read as zero) and, if
- * @chunk, the chunk hash over them. */
-static void view_hash(const ram_view *v, const dl_hasher *h, uint64_t first,
-		      uint64_t n, dl_hash *pages, dl_hash *chunk)
-{
-	for (uint64_t i = 0; i < n; i++) {
-		const dl_region *r = dl_ram_region_of(v->ram, first + i);
-		int ri = (int)(r - v->ram->regions);
-		uint64_t rel = first + i - r->first_page;
-
-		pages[i] = allocated(v->ext[ri], v->next[ri], rel) ?
-			   dl_hash_page(h, r->base + (rel << DL_PAGE_SHIFT)) :
-			   h->zero;
-	}
+	dl_ram_view_hash(v, h, first, n, pages, NULL);
 	if (chunk)
 		*chunk = mig_chunk_hash(h, pages, n);
 }
@@ -499,7 +438,7 @@ static bool precopy(compat_src *s, qm_error *err)
 /* ---- verification: both RAMs read after QEMU said it is done ---- */
 
 typedef struct vctx {
-	ram_view view;       /* the source's RAM */
+	dl_ram_view view;       /* the source's RAM */
 	dl_hasher h;
 	char seed[2 * SEED_BYTES + 1];
 	dl_hash *theirs;     /* VERIFY_MAX_COUNT chunk hashes of a batch */
@@ -596,7 +535,7 @@ static bool verify(compat_src *s, qm_error *err)
 	if (ok && getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 		ok = qm_error_errno(err, errno, "getrandom");
 	ok = ok && dl_hasher_init(&v.h, seed, sizeof(seed), err) &&
-	     view_open(&v.view, ram, err);
+	     dl_ram_view_open(&v.view, ram, err);
 	for (size_t i = 0; ok && i < sizeof(seed); i++)
 		snprintf(v.seed + 2 * i, 3, "%02x", seed[i]);
 	for (uint64_t c = 0; ok && c < nchunks; c += VERIFY_MAX_COUNT) {
@@ -608,7 +547,7 @@ static bool verify(compat_src *s, qm_error *err)
 			ok = check_chunk(s, &v, (c + i) * MIG_VERIFY_CHUNK,
 					 v.theirs[i], err);
 	}
-	view_close(&v.view);
+	dl_ram_view_close(&v.view);
 	free(v.theirs);
 	free(v.mine);
 	free(v.their_pages);
@@ -802,7 +741,7 @@ typedef struct compat_dest {
 	rpc_call *last;          /* abort, or a failed commit: answered after
 				  * Qd is gone */
 	dl_ram ram;              /* Qd's RAM, read-only, once it completed */
-	ram_view view;           /* ... and its extents */
+	dl_ram_view view;           /* ... and its extents */
 	bool incoming_done;
 	bool aborted;            /* by the source (migration.abort) */
 	int64_t since_ms;        /* last progress, for the timeouts */
@@ -927,7 +866,7 @@ static bool qd_ready(compat_dest *cd, qm_error *err)
 		qm_error_prepend(err, "destination RAM");
 		return false;
 	}
-	if (!view_open(&cd->view, &cd->ram, err)) {
+	if (!dl_ram_view_open(&cd->view, &cd->ram, err)) {
 		dl_ram_close(&cd->ram);
 		return false;
 	}
@@ -1121,7 +1060,7 @@ static void finish(compat_dest *cd, bool committed, const qm_error *err)
 	left = cd->req;
 	cd->req.cmd = CC_NONE;
 	pthread_mutex_unlock(&cd->lock);
-	view_close(&cd->view);
+	dl_ram_view_close(&cd->view);
 	dl_ram_close(&cd->ram);
 	if (committed) {
 		mig_step(m, QM_EV_COMMITTED, false);

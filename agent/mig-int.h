@@ -30,11 +30,14 @@ typedef struct dest_state {
 	agent_vm *vm;            /* attached after COMMIT, for the registry */
 	char staged[500];        /* staged copy offered as HAVE, "" if none */
 	bool fault_done;         /* QMIG_FAULT_CORRUPT_PAGE applied */
+	dl_ram_view view;        /* extents for verification, while no page */
+	uint64_t view_rounds;    /* ... arrived since (receiver's flushes) */
+	bool view_valid;
 } dest_state;
 
 /* Hash pages [first, first + n) of @ram into @pages (n entries) and the
  * chunk hash over them into *@chunk. */
-bool mig_hash_range(const dl_ram *ram, const dl_hasher *h, uint64_t first,
+bool mig_hash_range(const dl_ram_view *v, const dl_hasher *h, uint64_t first,
 		    uint64_t n, dl_hash *pages, dl_hash *chunk, qm_error *err);
 /* The chunk hash over @n page hashes (what mig_hash_range() computes). */
 dl_hash mig_chunk_hash(const dl_hasher *h, const dl_hash *pages, uint64_t n);

@@ -51,6 +51,7 @@ typedef struct source_state {
 	unsigned throttle_pct;
 	double bw_peak;          /* best bytes/s of a round that filled the link */
 	int64_t send_ns;         /* last round: queue + flush time */
+	dl_ram_view view;        /* extents of the stopped VM, for verify */
 	bool paused;
 	uint64_t round;
 	int64_t t_stop_ns;
@@ -525,7 +526,23 @@ static bool device_state(source_state *s, qm_error *err)
 
 /* ---- verification ---- */
 
-#define VERIFY_FRAME_CHUNKS TP_MAX_VERIFY_HASHES
+/* Chunk hashes per VERIFY frame: small frames let the destination hash
+ * its side of a batch while the source hashes the next one, so the two
+ * passes overlap instead of adding up (64 chunks = 128 MiB). The answers
+ * are read only after the last frame went out, so at most
+ * VERIFY_MAX_FRAMES frames (well under the transport's inbox of 64
+ * control frames on either side), with larger frames for large RAM. */
+#define VERIFY_FRAME_CHUNKS 64
+#define VERIFY_MAX_FRAMES 32
+
+static size_t chunks_per_frame(size_t n)
+{
+	size_t per = (n + VERIFY_MAX_FRAMES - 1) / VERIFY_MAX_FRAMES;
+
+	if (per < VERIFY_FRAME_CHUNKS)
+		per = VERIFY_FRAME_CHUNKS;
+	return per > TP_MAX_VERIFY_HASHES ? TP_MAX_VERIFY_HASHES : per;
+}
 
 /* Send chunk hashes for chunks listed in @chunks (first pages), grouped
  * into frames of consecutive chunks. */
@@ -533,7 +550,8 @@ static bool send_chunk_hashes(source_state *s, const uint64_t *chunks,
 			      size_t n, unsigned *frames, qm_error *err)
 {
 	dl_hash *pages = calloc(MIG_VERIFY_CHUNK, sizeof(*pages));
-	dl_hash *hs = calloc(VERIFY_FRAME_CHUNKS, sizeof(*hs));
+	size_t per = chunks_per_frame(n);
+	dl_hash *hs = calloc(per, sizeof(*hs));
 	const dl_ram *ram = &s->vm->ram;
 	size_t i = 0;
 	bool ok = hs && pages;
@@ -543,11 +561,11 @@ static bool send_chunk_hashes(source_state *s, const uint64_t *chunks,
 		size_t k = 0;
 		uint64_t first = chunks[i];
 
-		while (ok && i < n && k < VERIFY_FRAME_CHUNKS &&
+		while (ok && i < n && k < per &&
 		       chunks[i] == first + k * MIG_VERIFY_CHUNK) {
 			uint64_t c = chunks[i];
 
-			ok = mig_hash_range(ram, &s->h, c, QM_MIN(
+			ok = mig_hash_range(&s->view, &s->h, c, QM_MIN(
 					(uint64_t)MIG_VERIFY_CHUNK,
 					ram->npages - c), pages, &hs[k], err);
 			i++;
@@ -582,7 +600,7 @@ static bool compare_pages(source_state *s, const tp_ctrl *c, uint64_t *bad,
 	mine = calloc(MIG_VERIFY_CHUNK, sizeof(*mine));
 	if (!mine)
 		return qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
-	ok = mig_hash_range(&s->vm->ram, &s->h, first, n, mine, &chunk, err);
+	ok = mig_hash_range(&s->view, &s->h, first, n, mine, &chunk, err);
 	for (uint64_t i = 0; ok && i < n; i++) {
 		if (dl_hash_eq(mine[i], tp_ctrl_hash(c, (uint32_t)i)))
 			continue;
@@ -599,12 +617,15 @@ static bool verify_pass(source_state *s, uint64_t **chunks, size_t *n,
 			uint64_t *bad_pages, qm_error *err)
 {
 	unsigned frames, answers = 0;
+	int64_t t0 = qm_now_ns();
 	size_t nbad = 0;
 	tp_ctrl c;
 	int rc;
 
 	if (!send_chunk_hashes(s, *chunks, *n, &frames, err))
 		return false;
+	pr_debug("verify: %zu chunk hashes in %u frames, %.1f ms", *n, frames,
+		 ms_since(t0));
 	/* One MISMATCH(VERIFY) answers each VERIFY frame, after the page
 	 * hashes of that frame's differing chunks. */
 	while (answers < frames) {
@@ -632,6 +653,8 @@ static bool verify_pass(source_state *s, uint64_t **chunks, size_t *n,
 		answers++;
 	}
 	*n = nbad;
+	pr_debug("verify: answers after %.1f ms, %zu chunk(s) differ",
+		 ms_since(t0), nbad);
 	return true;
 }
 
@@ -661,9 +684,19 @@ static bool verify(source_state *s, qm_error *err)
 	for (int pass = 0; ok && n && pass < VERIFY_PASSES; pass++) {
 		uint64_t before = v[1];
 
-		ok = verify_pass(s, &chunks, &n, &v[1], err);
+		/* The VM is stopped: its extents hold for the whole pass. */
+		ok = dl_ram_view_open(&s->view, &s->vm->ram, err) &&
+		     verify_pass(s, &chunks, &n, &v[1], err);
+		dl_ram_view_close(&s->view);
 		if (ok && v[1] > before)
 			ok = tp_sender_flush(s->tx, ++s->round, NULL, err);
+		/* Scattered chunks go one frame each; past the frame budget
+		 * check everything again (consecutive, so few frames). */
+		if (ok && n > VERIFY_MAX_FRAMES) {
+			for (uint64_t i = 0; i < nchunks; i++)
+				chunks[i] = i * MIG_VERIFY_CHUNK;
+			n = nchunks;
+		}
 	}
 	free(chunks);
 	v[2] = 1;

@@ -163,10 +163,10 @@ dl_hash mig_chunk_hash(const dl_hasher *h, const dl_hash *pages, uint64_t n)
 	return (dl_hash){ .lo = x.low64, .hi = x.high64 };
 }
 
-bool mig_hash_range(const dl_ram *ram, const dl_hasher *h, uint64_t first,
+bool mig_hash_range(const dl_ram_view *v, const dl_hasher *h, uint64_t first,
 		    uint64_t n, dl_hash *pages, dl_hash *chunk, qm_error *err)
 {
-	if (!dl_ram_hash_pages(ram, h, first, n, pages, err))
+	if (!dl_ram_view_hash(v, h, first, n, pages, err))
 		return false;
 	*chunk = mig_chunk_hash(h, pages, n);
 	return true;

@@ -152,9 +152,32 @@ typedef struct dl_extent {
 int dl_region_extents(const dl_region *r, dl_extent **out, size_t *n);
 
 /*
+ * dl_ram_view: the allocated extents of every region, listed once (one
+ * sequential walk per region), so that many lookups or hashes of page
+ * ranges cost no system call. Rebuild it when the allocation may have
+ * changed (the trackers do, once per round; verification, once per pass
+ * over a stopped VM). dl_ram_view_close() frees it; a closed or zeroed
+ * view can be closed again.
+ */
+typedef struct dl_ram_view {
+	const dl_ram *ram;
+	dl_extent *ext[DL_MAX_REGIONS];
+	size_t next[DL_MAX_REGIONS];
+} dl_ram_view;
+
+bool dl_ram_view_open(dl_ram_view *v, const dl_ram *ram, qm_error *err);
+void dl_ram_view_close(dl_ram_view *v);
+/* Whether region-relative page @page of region @ri is allocated. */
+bool dl_ram_view_allocated(const dl_ram_view *v, int ri, uint64_t page);
+/* Hash pages [first, first + n): holes hash as h->zero without a read.
+ * Returns false (QM_ERR_INVAL) for a range outside the RAM. */
+bool dl_ram_view_hash(const dl_ram_view *v, const dl_hasher *h,
+		      uint64_t first, uint64_t n, dl_hash *out, qm_error *err);
+
+/*
  * dl_ram_hash_pages: hash pages [first, first + n) of @ram into @out,
- * reading only allocated extents (holes get h->zero). Used by the
- * destination to hash what is really in its RAM, and by tests.
+ * reading only allocated extents (holes get h->zero). One extent walk per
+ * call: to hash many ranges, open a dl_ram_view once instead.
  */
 bool dl_ram_hash_pages(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 		       uint64_t n, dl_hash *out, qm_error *err);

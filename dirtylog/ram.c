@@ -238,3 +238,71 @@ bool dl_ram_hash_pages(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 	}
 	return true;
 }
+
+/* ---- views: extents listed once ---- */
+
+void dl_ram_view_close(dl_ram_view *v)
+{
+	for (int i = 0; i < DL_MAX_REGIONS; i++)
+		free(v->ext[i]);
+	memset(v, 0, sizeof(*v));
+}
+
+bool dl_ram_view_open(dl_ram_view *v, const dl_ram *ram, qm_error *err)
+{
+	memset(v, 0, sizeof(*v));
+	v->ram = ram;
+	for (int i = 0; i < ram->nregions; i++) {
+		int rc = dl_region_extents(&ram->regions[i], &v->ext[i],
+					   &v->next[i]);
+
+		if (rc < 0) {
+			dl_ram_view_close(v);
+			return qm_error_errno(err, -rc, "RAM backend %s: listing "
+					      "allocated extents",
+					      ram->regions[i].path);
+		}
+	}
+	return true;
+}
+
+bool dl_ram_view_allocated(const dl_ram_view *v, int ri, uint64_t page)
+{
+	const dl_extent *x = v->ext[ri];
+	size_t lo = 0, hi = v->next[ri];
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (page < x[mid].start)
+			hi = mid;
+		else if (page >= x[mid].end)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+bool dl_ram_view_hash(const dl_ram_view *v, const dl_hasher *h,
+		      uint64_t first, uint64_t n, dl_hash *out, qm_error *err)
+{
+	const dl_ram *ram = v->ram;
+
+	if (first > ram->npages || n > ram->npages - first)
+		return qm_error_set(err, QM_ERR_INVAL,
+				    "pages %llu+%llu outside RAM of %llu pages",
+				    (unsigned long long)first,
+				    (unsigned long long)n,
+				    (unsigned long long)ram->npages);
+	for (uint64_t i = 0; i < n; i++) {
+		const dl_region *r = dl_ram_region_of(ram, first + i);
+		int ri = (int)(r - ram->regions);
+		uint64_t rel = first + i - r->first_page;
+
+		out[i] = dl_ram_view_allocated(v, ri, rel) ?
+			 dl_hash_page(h, r->base + (rel << DL_PAGE_SHIFT)) :
+			 h->zero;
+	}
+	return true;
+}

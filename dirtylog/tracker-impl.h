@@ -42,9 +42,8 @@ struct dl_tracker {
 	char fallback[256];
 	void *impl;             /* per-implementation state */
 	uint64_t impl_bytes;    /* per-page state the implementation holds */
-	/* Allocated extents per region, rebuilt at the start of each round. */
-	dl_extent *ext[DL_MAX_REGIONS];
-	size_t next[DL_MAX_REGIONS];
+	/* Allocated extents, rebuilt at the start of each round. */
+	dl_ram_view view;
 };
 
 void dl_check_page(dl_tracker *t, dl_scan_counts *c, uint64_t p, dl_hash now,

@@ -13,8 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void free_extents(dl_tracker *t);
-
 /* ---- per-page history ---- */
 
 static void note_dirty(dl_tracker *t, uint64_t p)
@@ -73,8 +71,8 @@ typedef struct scan_job {
 /* First extent of @r ending after region page @p (binary search). */
 static size_t first_extent_after(const dl_tracker *t, int ri, uint64_t p)
 {
-	const dl_extent *x = t->ext[ri];
-	size_t lo = 0, hi = t->next[ri];
+	const dl_extent *x = t->view.ext[ri];
+	size_t lo = 0, hi = t->view.next[ri];
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -112,9 +110,9 @@ static void scan_region_part(dl_tracker *t, int ri, uint64_t from,
 	uint64_t p = from, ds, de;
 
 	while (p < to) {
-		if (k < t->next[ri] && t->ext[ri][k].start < to) {
-			ds = QM_MAX(t->ext[ri][k].start, p);
-			de = QM_MIN(t->ext[ri][k].end, to);
+		if (k < t->view.next[ri] && t->view.ext[ri][k].start < to) {
+			ds = QM_MAX(t->view.ext[ri][k].start, p);
+			de = QM_MIN(t->view.ext[ri][k].end, to);
 			k++;
 		} else {
 			ds = de = to;
@@ -307,7 +305,7 @@ void dl_tracker_free(dl_tracker *t)
 	free(t->last);
 	free(t->seen);
 	free(t->dirty);
-	free_extents(t);
+	dl_ram_view_close(&t->view);
 	free(t);
 }
 
@@ -321,30 +319,12 @@ const char *dl_tracker_fallback_reason(const dl_tracker *t)
 	return t->fallback;
 }
 
-static void free_extents(dl_tracker *t)
-{
-	for (int i = 0; i < DL_MAX_REGIONS; i++) {
-		free(t->ext[i]);
-		t->ext[i] = NULL;
-		t->next[i] = 0;
-	}
-}
-
 /* One sequential extent walk per region per round; the scan workers then
  * look extents up instead of asking the kernel per chunk. */
 bool dl_refresh_extents(dl_tracker *t, qm_error *err)
 {
-	free_extents(t);
-	for (int i = 0; i < t->ram->nregions; i++) {
-		int rc = dl_region_extents(&t->ram->regions[i], &t->ext[i],
-					   &t->next[i]);
-
-		if (rc < 0)
-			return qm_error_errno(err, -rc, "RAM backend %s: "
-					      "listing allocated extents",
-					      t->ram->regions[i].path);
-	}
-	return true;
+	dl_ram_view_close(&t->view);
+	return dl_ram_view_open(&t->view, t->ram, err);
 }
 
 bool dl_tracker_round(dl_tracker *t, unsigned flags, dl_round_stats *st,
