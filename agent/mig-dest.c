@@ -106,6 +106,22 @@ static bool prepare_incoming(dest_state *d, qm_error *err)
 	return qm_native_incoming(d->qd, &o, uri, err);
 }
 
+/* A destination QEMU that died ends the migration now, not when the
+ * device state finds its socket gone at the end of pre-copy. */
+static bool qd_alive(dest_state *d, qm_error *err)
+{
+	int status;
+
+	if (d->qd_pid <= 0 || waitpid(d->qd_pid, &status, WNOHANG) != d->qd_pid)
+		return true;
+	d->qd_pid = 0;
+	if (WIFSIGNALED(status))
+		return qm_error_set(err, QM_ERR_IO, "destination QEMU killed by "
+				    "signal %d", WTERMSIG(status));
+	return qm_error_set(err, QM_ERR_IO, "destination QEMU exited with "
+			    "status %d", WEXITSTATUS(status));
+}
+
 static void kill_qd(dest_state *d)
 {
 	if (d->qd_pid > 0) {
@@ -322,6 +338,8 @@ static bool run(dest_state *d, qm_error *err)
 			return false;
 		if (atomic_load(&d->m->cancel))
 			return qm_error_set(err, QM_ERR_CANCELLED, "cancelled");
+		if (!qd_alive(d, err))
+			return false;
 	}
 	return true;
 }

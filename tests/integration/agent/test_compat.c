@@ -14,149 +14,10 @@
  * Plus a deadline that cannot be met (abort, force), a cancel, and
  * refused parameters.
  */
-#include "tests/qmig_test.h"
-#include "agent/rpc.h"
-#include "tools/guest/guestlog.h"
-#include "tools/launch/launch.h"
+#include "tests/integration/agent/pair.h"
 
-#include <dirent.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#define TMO 15000
-#define MIG_WAIT_MS 120000
-#define BUSY_APPEND "ws=32M rate=3000 pattern=rand zero=20 dup=20"
-
-typedef struct fx {
-	ql_agent src, dst;
-	ql_vm vm;
-	rpc_client *cs;
-	char psk[128];
-	char dest[64];
-	gl_follow f;
-	bool following;
-} fx;
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool write_psk(char *path, size_t len)
-{
-	FILE *f;
-
-	snprintf(path, len, "/tmp/qmig-test-psk-%d", (int)getpid());
-	f = fopen(path, "w");
-	if (!f)
-		return false;
-	fputs("test pre-shared key, 32 bytes!!\n", f);
-	fclose(f);
-	return chmod(path, 0600) == 0;
-}
-
-/* *state may carry the guest's command line (cmocka prestate). */
-static int fx_setup(void **state)
-{
-	ql_vm_opts o = { .name = "compat", .ram_bytes = 256 << 20,
-			 .append = *state ? *state : BUSY_APPEND,
-			 .accel = QL_ACCEL_TCG };
-	fx *f = calloc(1, sizeof(*f));
-	qm_error err = QM_ERROR_INIT;
-	const char *sargs[] = { "--psk-file", f->psk, NULL };
-	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
-				NULL };
-	uint64_t beats = 200;
-
-	*state = f;
-	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
-	if (!write_psk(f->psk, sizeof(f->psk)) ||
-	    !ql_agent_start(&f->src, "src", sargs, &err) ||
-	    !ql_agent_start(&f->dst, "dst", dargs, &err) ||
-	    !ql_vm_start(&f->vm, &o, &err) ||
-	    !gl_follow_open(&f->f, f->vm.serial_path, 0, &err) ||
-	    !gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
-			    TMO, &err) ||
-	    !(f->cs = rpc_client_connect(f->src.rpc, TMO, &err))) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	f->following = true;
-	return 0;
-}
-
-/* QEMUs the destination agent started (VMs outlive agents): those with
- * its state dir on their command line. Counted, and killed if @kill. */
-static int dest_qemus(const char *state_dir, bool kill_them)
-{
-	char path[64], cmd[4096];
-	struct dirent *de;
-	DIR *d = opendir("/proc");
-	int n = 0;
-
-	while (d && (de = readdir(d))) {
-		FILE *fp;
-		size_t len;
-
-		if (!qm_format(path, sizeof(path), "/proc/%s/cmdline", de->d_name))
-			continue;
-		fp = fopen(path, "r");
-		if (!fp)
-			continue;
-		len = fread(cmd, 1, sizeof(cmd) - 1, fp);
-		fclose(fp);
-		for (size_t i = 0; i < len; i++)
-			cmd[i] = cmd[i] ? cmd[i] : ' ';
-		cmd[len] = '\0';
-		if (!strstr(cmd, "qemu-system") || !strstr(cmd, state_dir))
-			continue;
-		n++;
-		if (kill_them)
-			kill(atoi(de->d_name), SIGKILL);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
-static int fx_teardown(void **state)
-{
-	fx *f = *state;
-	char dir[QL_PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", f->dst.state_dir);
-	rpc_client_free(f->cs);
-	if (f->following)
-		gl_follow_close(&f->f);
-	ql_vm_stop(&f->vm);
-	ql_agent_stop(&f->src);
-	dest_qemus(dir, true);
-	ql_agent_stop(&f->dst);
-	unlink(f->psk);
-	free(f);
-	return 0;
-}
-
-static json_object *get(json_object *o, const char *k)
-{
-	json_object *v = NULL;
-
-	json_object_object_get_ex(o, k, &v);
-	return v;
-}
 
 static const char *str(json_object *o, const char *k)
 {
@@ -165,82 +26,14 @@ static const char *str(json_object *o, const char *k)
 	return s ? s : "";
 }
 
-static void attach(fx *f)
+/* migration.start in mode "qemu". */
+static char *start_qemu(fx *f, const char *extra)
 {
-	char p[512];
-	qm_error err = QM_ERROR_INIT;
-	json_object *r;
+	char e[512];
 
-	snprintf(p, sizeof(p), "{\"name\": \"g1\", \"qmp\": \"%s\"}",
-		 f->vm.qmp_path);
-	r = rpc_client_call(f->cs, "vm.attach", json_tokener_parse(p), TMO,
-			    &err);
-	if (!r)
-		fail_msg("attach: %s", err.msg);
-	json_object_put(r);
-}
-
-static char *start(fx *f, const char *extra)
-{
-	char p[512];
-	qm_error err = QM_ERROR_INIT;
-	json_object *r;
-	char *id;
-
-	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\", "
-		 "\"mode\": \"qemu\"%s%s}", f->dest, extra ? ", " : "",
+	snprintf(e, sizeof(e), "\"mode\": \"qemu\"%s%s", extra ? ", " : "",
 		 extra ? extra : "");
-	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
-			    TMO, &err);
-	if (!r)
-		fail_msg("migration.start: %s", err.msg);
-	id = strdup(json_object_get_string(get(r, "id")));
-	json_object_put(r);
-	return id;
-}
-
-/* Poll migration.status until a final phase; returns the last status. */
-static json_object *wait_final(fx *f, const char *id)
-{
-	int64_t deadline = qm_now_ms() + MIG_WAIT_MS;
-	qm_error err = QM_ERROR_INIT;
-	char p[128];
-
-	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
-	while (qm_now_ms() < deadline) {
-		json_object *st = rpc_client_call(f->cs, "migration.status",
-						  json_tokener_parse(p), TMO,
-						  &err);
-		const char *ph;
-
-		if (!st)
-			fail_msg("status: %s", err.msg);
-		ph = str(st, "phase");
-		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
-		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled") ||
-		    !strcmp(ph, "in-doubt"))
-			return st;
-		json_object_put(st);
-		usleep(100 * 1000);
-	}
-	fail_msg("migration %s did not end within %d ms", id, MIG_WAIT_MS);
-	return NULL;
-}
-
-/* The guest is still running on the source and nothing is corrupt. */
-static void expect_on_source(fx *f)
-{
-	qm_error err = QM_ERROR_INIT;
-	uint64_t beats;
-
-	assert_true(ql_vm_alive(&f->vm));
-	gl_follow_process(&f->f, NULL);
-	beats = f->f.log.hb_count + 200;
-	if (!gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
-			    TMO, &err))
-		fail_msg("guest stopped on the source: %s", err.msg);
-	assert_int_equal(f->f.log.corrupt_total, 0);
-	assert_int_equal(f->f.log.hb_seq_breaks, 0);
+	return start(f, e);
 }
 
 /* Nothing of the VM runs on the destination, and it never ran there. */
@@ -251,7 +44,7 @@ static void expect_nothing_on_dest(fx *f)
 	int n = 0;
 
 	/* The abort is confirmed before the source reports its phase. */
-	for (int i = 0; i < 50 && (n = dest_qemus(f->dst.state_dir, false));
+	for (int i = 0; i < 50 && (n = scan_qemus(f->dst.state_dir, false));
 	     i++)
 		usleep(100 * 1000);
 	assert_int_equal(n, 0);
@@ -348,7 +141,7 @@ static void test_busy_guest(void **state)
 	char *id;
 
 	attach(f);
-	id = start(f, "\"max_downtime_ms\": 300");
+	id = start_qemu(f, "\"max_downtime_ms\": 300");
 	st = wait_final(f, id);
 	expect_verified_or_rolled_back(f, st);
 	json_object_put(st);
@@ -364,7 +157,7 @@ static void test_busy_guest_multifd(void **state)
 	char *id;
 
 	attach(f);
-	id = start(f, "\"multifd\": true, \"multifd_channels\": 2, "
+	id = start_qemu(f, "\"multifd\": true, \"multifd_channels\": 2, "
 		      "\"xbzrle\": true");
 	st = wait_final(f, id);
 	expect_verified_or_rolled_back(f, st);
@@ -389,7 +182,7 @@ static void test_deadline_abort(void **state)
 	char *id;
 
 	attach(f);
-	id = start(f, "\"bandwidth_mbps\": 8, \"deadline\": 2, "
+	id = start_qemu(f, "\"bandwidth_mbps\": 8, \"deadline\": 2, "
 		      "\"on_deadline\": \"abort\"");
 	st = wait_final(f, id);
 	printf("# %s: %s\n", str(st, "phase"), str(st, "error"));
@@ -412,7 +205,7 @@ static void test_deadline_force(void **state)
 	char *id;
 
 	attach(f);
-	id = start(f, "\"bandwidth_mbps\": 40, \"deadline\": 3, "
+	id = start_qemu(f, "\"bandwidth_mbps\": 40, \"deadline\": 3, "
 		      "\"on_deadline\": \"force\"");
 	st = wait_final(f, id);
 	printf("# gate: %s\n", str(st, "gate"));
@@ -434,7 +227,7 @@ static void test_cancel(void **state)
 	char *id;
 
 	attach(f);
-	id = start(f, "\"bandwidth_mbps\": 8");
+	id = start_qemu(f, "\"bandwidth_mbps\": 8");
 	usleep(1000 * 1000);
 	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
 	if (!rpc_client_call_ok(f->cs, "migration.cancel", json_tokener_parse(p),
@@ -491,20 +284,25 @@ static void test_bad_params(void **state)
 	expect_error(f, "\"mode\": \"qemu\", \"multifd\": true, "
 		     "\"multifd_chanels\": 2", RPC_ERR_INVALID_PARAMS);
 	/* Nothing was started: the VM is free and still runs here. */
-	assert_int_equal(dest_qemus(f->dst.state_dir, false), 0);
+	assert_int_equal(scan_qemus(f->dst.state_dir, false), 0);
 	expect_on_source(f);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
-#define T_APPEND(fn, append) cmocka_unit_test_prestate_setup_teardown(fn, \
-		fx_setup, fx_teardown, (void *)(append))
+static const variant busy = { .name = "compat" };
+static const variant idle = { .name = "compat",
+			      .append = "ws=32M rate=1 pattern=rand" };
+
+#define T(fn) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, \
+		fx_teardown, (void *)&busy)
+#define T_IDLE(fn) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, \
+		fx_teardown, (void *)&idle)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_busy_guest),
 		T(test_busy_guest_multifd),
-		T_APPEND(test_idle_guest, "ws=32M rate=1 pattern=rand"),
+		T_IDLE(test_idle_guest),
 		T(test_deadline_abort),
 		T(test_deadline_force),
 		T(test_cancel),

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Two real agents on loopback and the self-checking guest under TCG: the
+ * fixture the end-to-end migration tests share (test_migrate.c for agent
+ * mode, test_compat.c for QEMU's own migration).
+ */
+#include "tests/integration/agent/pair.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool write_psk(char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "/tmp/qmig-test-psk-%d", (int)getpid());
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	fputs("test pre-shared key, 32 bytes!!\n", f);
+	fclose(f);
+	return chmod(path, 0600) == 0;
+}
+
+
+
+static bool start_agent(ql_agent *ag, const char *name,
+			const char *const *args, const char *env,
+			qm_error *err)
+{
+	char *e = env ? strdup(env) : NULL, *eq = e ? strchr(e, '=') : NULL;
+	bool ok;
+
+	if (eq) {
+		*eq = '\0';
+		setenv(e, eq + 1, 1);
+	}
+	ok = ql_agent_start(ag, name, args, err);
+	if (eq)
+		unsetenv(e);
+	free(e);
+	return ok;
+}
+
+int fx_setup(void **state)
+{
+	const variant *v = *state;
+	ql_vm_opts o = { .name = v && v->name ? v->name : "mig",
+			 .ram_bytes = 256 << 20,
+			 .append = v && v->append ? v->append : DEFAULT_APPEND,
+			 .accel = QL_ACCEL_TCG };
+	fx *f = calloc(1, sizeof(*f));
+	qm_error err = QM_ERROR_INIT;
+	const char *sargs[] = { "--psk-file", f->psk, "--peer-listen", f->back,
+				NULL };
+	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
+				NULL };
+	uint64_t beats = 200;
+
+	*state = f;
+	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
+	snprintf(f->back, sizeof(f->back), "127.0.0.1:%d", free_port());
+	if (!write_psk(f->psk, sizeof(f->psk)) ||
+	    !start_agent(&f->src, "src", sargs, v ? v->src_env : NULL, &err) ||
+	    !start_agent(&f->dst, "dst", dargs, v ? v->dst_env : NULL, &err) ||
+	    !ql_vm_start(&f->vm, &o, &err) ||
+	    !gl_follow_open(&f->f, f->vm.serial_path, 0, &err) ||
+	    !gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
+			    TMO, &err) ||
+	    !(f->cs = rpc_client_connect(f->src.rpc, TMO, &err))) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		return -1;
+	}
+	f->following = true;
+	return 0;
+}
+
+/* QEMUs an agent started run on after it exits (VMs outlive agents):
+ * find them by the agent's dir on their command line; kill them, or only
+ * count them. */
+int scan_qemus(const char *state_dir, bool kill_them)
+{
+	int found = 0;
+
+	char path[64], cmd[4096];
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	while (d && (de = readdir(d))) {
+		FILE *fp;
+		size_t n;
+
+		if (!qm_format(path, sizeof(path), "/proc/%s/cmdline", de->d_name))
+			continue;
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		n = fread(cmd, 1, sizeof(cmd) - 1, fp);
+		fclose(fp);
+		for (size_t i = 0; i < n; i++)
+			cmd[i] = cmd[i] ? cmd[i] : ' ';
+		cmd[n] = '\0';
+		if (!strstr(cmd, "qemu-system") || !strstr(cmd, state_dir))
+			continue;
+		found++;
+		if (kill_them)
+			kill(atoi(de->d_name), SIGKILL);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+int fx_teardown(void **state)
+{
+	fx *f = *state;
+	char sdir[QL_PATH_MAX], ddir[QL_PATH_MAX];
+	int left;
+
+	snprintf(sdir, sizeof(sdir), "%s", f->src.dir);
+	snprintf(ddir, sizeof(ddir), "%s", f->dst.dir);
+	rpc_client_free(f->cs);
+	if (f->following)
+		gl_follow_close(&f->f);
+	ql_vm_stop(&f->vm);
+	ql_agent_stop(&f->src);
+	ql_agent_stop(&f->dst);
+	/* The agents' own cleanup must not be the only guard: VMs they
+	 * started run on by design. Kill what is left, and fail if there
+	 * was any that a test did not account for. */
+	left = (sdir[0] ? scan_qemus(sdir, true) : 0) +
+	       (ddir[0] ? scan_qemus(ddir, true) : 0);
+	unlink(f->psk);
+	free(f);
+	return left > MAX_LEFT_QEMUS ? -1 : 0;
+}
+
+json_object *get(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+void attach(fx *f)
+{
+	char p[512];
+	qm_error err = QM_ERROR_INIT;
+	json_object *r;
+
+	snprintf(p, sizeof(p), "{\"name\": \"g1\", \"qmp\": \"%s\"}",
+		 f->vm.qmp_path);
+	r = rpc_client_call(f->cs, "vm.attach", json_tokener_parse(p), TMO,
+			    &err);
+	if (!r)
+		fail_msg("attach: %s", err.msg);
+	json_object_put(r);
+}
+
+char *start_on(rpc_client *cl, const char *dest, const char *extra)
+{
+	char p[512];
+	qm_error err = QM_ERROR_INIT;
+	json_object *r;
+	char *id;
+
+	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\"%s%s}",
+		 dest, extra ? ", " : "", extra ? extra : "");
+	r = rpc_client_call(cl, "migration.start", json_tokener_parse(p),
+			    TMO, &err);
+	if (!r)
+		fail_msg("migration.start: %s", err.msg);
+	id = strdup(json_object_get_string(get(r, "id")));
+	json_object_put(r);
+	return id;
+}
+
+char *start(fx *f, const char *extra)
+{
+	return start_on(f->cs, f->dest, extra);
+}
+
+/* Poll migration.status until a final phase; returns the last status. */
+json_object *wait_final_on(rpc_client *cl, const char *id)
+{
+	int64_t deadline = qm_now_ms() + MIG_WAIT_MS;
+	qm_error err = QM_ERROR_INIT;
+	char p[128];
+
+	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
+	while (qm_now_ms() < deadline) {
+		json_object *st = rpc_client_call(cl, "migration.status",
+						  json_tokener_parse(p), TMO,
+						  &err);
+		const char *ph;
+
+		if (!st)
+			fail_msg("status: %s", err.msg);
+		ph = json_object_get_string(get(st, "phase"));
+		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
+		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled") ||
+		    !strcmp(ph, "in-doubt"))
+			return st;
+		json_object_put(st);
+		usleep(100 * 1000);
+	}
+	fail_msg("migration %s did not end within %d ms", id, MIG_WAIT_MS);
+	return NULL;
+}
+
+json_object *wait_final(fx *f, const char *id)
+{
+	return wait_final_on(f->cs, id);
+}
+
+/* The guest is still running on the source and nothing is corrupt. */
+void expect_on_source(fx *f)
+{
+	qm_error err = QM_ERROR_INIT;
+	uint64_t beats;
+
+	assert_true(ql_vm_alive(&f->vm));
+	gl_follow_process(&f->f, NULL);
+	beats = f->f.log.hb_count + 200;
+	if (!gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
+			    TMO, &err))
+		fail_msg("guest stopped on the source: %s", err.msg);
+	assert_int_equal(f->f.log.corrupt_total, 0);
+	assert_int_equal(f->f.log.hb_seq_breaks, 0);
+}
+

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pair: two qmigd agents on loopback (source, and destination listening
+ * for peers; the source listens too, for migrating back), a pre-shared key
+ * file, and the workload guest running under the source's QEMU, attached
+ * nowhere yet. Used as cmocka setup/teardown; the prestate may be a
+ * `const pair_variant *` changing the guest or the agents' environment.
+ *
+ * Teardown stops everything and kills the QEMUs the agents started (VMs
+ * outlive their agents by design); it fails if more than
+ * PAIR_MAX_LEFT_QEMUS were still running.
+ */
+#ifndef QMIG_TEST_PAIR_H
+#define QMIG_TEST_PAIR_H
+
+#include "tests/qmig_test.h"
+#include "agent/rpc.h"
+#include "tools/guest/guestlog.h"
+#include "tools/launch/launch.h"
+
+#define TMO 15000
+#define MIG_WAIT_MS 120000
+/* At most one QEMU may be left when a test ends: the migrated VM (or,
+ * after a killed destination agent, the QEMU it had started: reaping that
+ * is the restarted agent's job). */
+#define MAX_LEFT_QEMUS 1
+#define DEFAULT_APPEND "ws=32M rate=3000 pattern=rand zero=20 dup=20"
+
+/* What a test changes in the fixture (cmocka prestate). */
+typedef struct variant {
+	const char *append;      /* guest command line */
+	const char *src_env;     /* NAME=VALUE for the source agent */
+	const char *dst_env;     /* NAME=VALUE for the destination agent */
+	const char *name;        /* VM name in file names; default "mig" */
+} variant;
+
+typedef struct fx {
+	ql_agent src, dst;
+	ql_vm vm;
+	rpc_client *cs;          /* connected to the source agent */
+	char psk[128];
+	char dest[64];           /* the destination's --peer-listen */
+	char back[64];           /* the source's own --peer-listen */
+	gl_follow f;             /* the guest's serial log on the source */
+	bool following;
+} fx;
+
+int fx_setup(void **state);
+int fx_teardown(void **state);
+/* QEMUs with @dir on their command line: counted, killed if @kill_them. */
+int scan_qemus(const char *dir, bool kill_them);
+json_object *get(json_object *o, const char *k);
+/* vm.attach the guest as "g1" on the source agent. */
+void attach(fx *f);
+/* migration.start of g1 to @dest on @cl, @extra JSON members (or NULL). */
+char *start_on(rpc_client *cl, const char *dest, const char *extra);
+char *start(fx *f, const char *extra);
+/* Poll migration.status until a final phase; the last status. */
+json_object *wait_final_on(rpc_client *cl, const char *id);
+json_object *wait_final(fx *f, const char *id);
+/* The guest still runs on the source, intact. */
+void expect_on_source(fx *f);
+
+#endif
