@@ -10,7 +10,7 @@
  *     measure NAME [SECONDS]    dirty rate of a VM's memory
  *     migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]
  *             [--on-deadline abort|force] [--bandwidth MBPS]
- *             [--streams N] [--verify full|tracked]
+ *             [--streams N] [--verify full|tracked] [--mode agent|qemu]
  *                               start a migration to the agent at DEST
  *                               (HOST:PORT); --wait shows progress and
  *                               exits 0 only if it completed
@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"  measure NAME [SECONDS] | call METHOD [JSON]\n"
 		"  migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]\n"
 		"          [--on-deadline abort|force] [--bandwidth MBPS]\n"
-		"          [--streams N] [--verify full|tracked]\n"
+		"          [--streams N] [--verify full|tracked] [--mode agent|qemu]\n"
 		"  status ID | cancel ID | migrations\n"
 		"  qmp SOCKET COMMAND [JSON-ARGS]\n");
 }
@@ -340,6 +340,7 @@ static bool migrate_opt(json_object *p, const char *opt, const char *val)
 		{ "--bandwidth", "bandwidth_mbps", true },
 		{ "--streams", "streams", true },
 		{ "--verify", "verify", false },
+		{ "--mode", "mode", false },
 	};
 
 	for (size_t i = 0; i < QM_ARRAY_SIZE(map); i++) {
