@@ -20,6 +20,7 @@
 
 #define AGENT_MAX_VMS 256
 #define AGENT_MAX_MIGRATIONS 256
+#define AGENT_STOP_WAIT_MS 30000     /* migrations winding down at exit */
 #define AGENT_ATTACH_TIMEOUT_MS 10000
 #define AGENT_MEASURE_MAX_S 60
 

@@ -4,6 +4,7 @@
  */
 #define LOG_PREFIX "qmigd"
 #include "agent/agent-int.h"
+#include "agent/migration.h"
 #include "agent/statedir.h"
 
 #include <errno.h>
@@ -302,10 +303,55 @@ void agent_request_stop(agent *a)
 	agent_loop_stop(a->loop);
 }
 
+static bool all_finished(const agent *a)
+{
+	for (int i = 0; i < a->nmigs; i++)
+		if (!a->migs[i]->finished)
+			return false;
+	return true;
+}
+
+/*
+ * Migrations still running when the agent stops are cancelled (a source
+ * resumes its VM, a destination kills its uncommitted QEMU) and waited
+ * for, their ends handled by the loop as usual; one past its switchover
+ * cannot be cancelled and is waited for too, within AGENT_STOP_WAIT_MS.
+ */
+static void wind_down(agent *a)
+{
+	int64_t deadline = qm_now_ms() + AGENT_STOP_WAIT_MS;
+
+	for (int i = 0; i < a->nmigs; i++)
+		if (!a->migs[i]->finished)
+			atomic_store(&a->migs[i]->cancel, true);
+	while (!all_finished(a) && qm_now_ms() < deadline)
+		agent_loop_run_once(a->loop, 100, NULL);
+}
+
+static void free_migrations(agent *a)
+{
+	for (int i = 0; i < a->nmigs; i++) {
+		migration *m = a->migs[i];
+
+		if (!m->finished) {
+			/* Its worker still runs: leave it its memory. */
+			pr_warn("migration %s still running at exit", m->id);
+			continue;
+		}
+		pthread_mutex_destroy(&m->lock);
+		free(m->side_state);
+		free(m);
+	}
+	a->nmigs = 0;
+}
+
 void agent_free(agent *a)
 {
 	if (!a)
 		return;
+	if (a->loop && a->mb)
+		wind_down(a);
+	free_migrations(a);
 	rpc_server_free(a->peer_rpc);
 	rpc_server_free(a->rpc);
 	free(a->methods);

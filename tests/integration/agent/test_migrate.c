@@ -18,6 +18,7 @@
 #include "tests/integration/agent/pair.h"
 
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Agent mode, end to end. */
@@ -255,6 +256,28 @@ static void test_dest_qemu_killed(void **state)
 	free(id);
 }
 
+/* The source agent is stopped (SIGTERM) during pre-copy: it cancels the
+ * migration and exits cleanly, the VM keeps running on the source intact,
+ * and the destination kills the QEMU it had started. */
+static void test_source_agent_stops(void **state)
+{
+	fx *f = *state;
+	int status, left = 1;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"bandwidth_mbps\": 8");
+	usleep(1500 * 1000);
+	status = ql_agent_stop(&f->src);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	expect_on_source(f);
+	for (int i = 0; i < 100 && (left = scan_qemus(f->dst.dir, false)); i++)
+		usleep(100 * 1000);
+	assert_int_equal(left, 0);
+	free(id);
+}
+
 static void expect_error(fx *f, const char *params, int code)
 {
 	qm_error err = QM_ERROR_INIT;
@@ -302,6 +325,7 @@ int main(void)
 		cmocka_unit_test_prestate_setup_teardown(test_throttle_converges,
 			fx_setup, fx_teardown, (void *)&fast_duty_variant),
 		T(test_dest_qemu_killed),
+		T(test_source_agent_stops),
 		T(test_bad_start),
 	};
 	const char *kernel = ql_guest_kernel();
