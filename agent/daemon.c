@@ -323,7 +323,7 @@ static void wind_down(agent *a)
 
 	for (int i = 0; i < a->nmigs; i++)
 		if (!a->migs[i]->finished)
-			atomic_store(&a->migs[i]->cancel, true);
+			mig_cancel(a->migs[i]);
 	while (!all_finished(a) && qm_now_ms() < deadline)
 		agent_loop_run_once(a->loop, 100, NULL);
 }

@@ -233,7 +233,7 @@ static json_object *m_cancel(void *ctx, rpc_call *call, json_object *j,
 		return rpc_error_set(call, RPC_ERR_NOT_ALLOWED, "migration %s "
 				     "is in phase %s: too late to cancel",
 				     m->id, qm_phase_name(m->st.phase));
-	atomic_store(&m->cancel, true);
+	mig_cancel(m);
 	return json_object_new_object();
 }
 

@@ -153,7 +153,14 @@ static bool setup(source_state *s, qm_error *err)
 	if (!s->tr || !prepare_peer(s, &port, err))
 		return false;
 	s->tx = tp_sender_new(&s->vm->ram, &s->h, &tc, err);
-	if (!s->tx || !tp_sender_connect(s->tx, host, port, err))
+	if (!s->tx)
+		return false;
+	pthread_mutex_lock(&s->m->lock);
+	s->m->tx = s->tx;
+	pthread_mutex_unlock(&s->m->lock);
+	if (atomic_load(&s->m->cancel))
+		return qm_error_set(err, QM_ERR_CANCELLED, "cancelled");
+	if (!tp_sender_connect(s->tx, host, port, err))
 		return false;
 	pthread_mutex_lock(&s->m->lock);
 	snprintf(s->m->st.tracker, sizeof(s->m->st.tracker), "%s",
@@ -800,6 +807,9 @@ void *mig_source_thread(void *arg)
 		mig_step(m, QM_EV_COMMITTED, true);
 	}
 	unthrottle(&s);
+	pthread_mutex_lock(&m->lock);
+	m->tx = NULL;
+	pthread_mutex_unlock(&m->lock);
 	tp_sender_free(s.tx);
 	dl_tracker_free(s.tr);
 	rpc_client_free(s.peer);

@@ -145,6 +145,15 @@ void mig_step(migration *m, qm_event ev, bool source_paused)
 	agent_mailbox_post(m->a->mb, notify_task, m);
 }
 
+void mig_cancel(migration *m)
+{
+	atomic_store(&m->cancel, true);
+	pthread_mutex_lock(&m->lock);
+	if (m->tx)
+		tp_sender_interrupt(m->tx, TP_ABORT_CANCELLED, "cancelled");
+	pthread_mutex_unlock(&m->lock);
+}
+
 void mig_fail_msg(migration *m, const qm_error *err)
 {
 	pthread_mutex_lock(&m->lock);

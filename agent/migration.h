@@ -81,6 +81,7 @@ typedef struct migration {
 	pthread_mutex_t lock;
 	mig_status st;               /* under @lock */
 	atomic_bool cancel;
+	struct tp_sender *tx;        /* under @lock: interrupted on cancel */
 	bool finished;               /* loop thread: worker has posted its end */
 	void *side_state;            /* mig-source.c / mig-dest.c private */
 } migration;
@@ -90,6 +91,9 @@ json_object *mig_status_json(migration *m);
 /* Move to the phase after @ev; logs refusals (a bug) and keeps the phase.
  * Worker thread. Also sends a notification through the agent. */
 void mig_step(migration *m, qm_event ev, bool source_paused);
+/* Ask the migration to stop (any thread): sets @cancel and interrupts a
+ * transport call it is blocked in. */
+void mig_cancel(migration *m);
 /* Record the first error (worker thread). */
 void mig_fail_msg(migration *m, const qm_error *err);
 /* Random 128-bit id as 32 hex digits, and its raw bytes. */

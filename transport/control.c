@@ -262,6 +262,13 @@ bool tp_sender_commit(tp_sender *t, uint64_t final_round, int timeout_ms,
 	return ok;
 }
 
+void tp_sender_interrupt(tp_sender *t, tp_abort_code code, const char *msg)
+{
+	/* Only the session's lock-protected part: the streams are stopped
+	 * and joined by the owner. */
+	tp_session_abort(&t->s, code, msg);
+}
+
 void tp_sender_abort(tp_sender *t, tp_abort_code code, const char *msg)
 {
 	tp_session_abort(&t->s, code, msg);

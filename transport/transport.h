@@ -322,6 +322,14 @@ bool tp_sender_commit(tp_sender *s, uint64_t final_round, int timeout_ms,
  */
 void tp_sender_abort(tp_sender *s, tp_abort_code code, const char *msg);
 
+/*
+ * tp_sender_interrupt: from any thread, send ABORT(@code, @msg) and make
+ * every blocked and later call of the owner fail with QM_ERR_CANCELLED
+ * (a flush waiting on a slow link returns at once). The owner still calls
+ * tp_sender_free().
+ */
+void tp_sender_interrupt(tp_sender *s, tp_abort_code code, const char *msg);
+
 /* Change the rate limit at any time (bytes/s, 0 = unlimited). Any thread. */
 void tp_sender_set_rate(tp_sender *s, uint64_t bps);
 /* Snapshot of the counters and estimates. Any thread. */
