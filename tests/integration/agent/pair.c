@@ -249,3 +249,49 @@ void expect_on_source(fx *f)
 	assert_int_equal(f->f.log.hb_seq_breaks, 0);
 }
 
+const char *str(json_object *o, const char *k)
+{
+	const char *s = json_object_get_string(get(o, k));
+
+	return s ? s : "";
+}
+
+/* migration.start in mode "qemu". */
+/* The VM runs on the destination: continuity, no CORRUPT, listed there. */
+void expect_on_dest(fx *f)
+{
+	char dpath[QL_PATH_MAX + 32];
+	qm_error err = QM_ERROR_INIT;
+	uint64_t beats = 300;
+	gl_continuity c;
+	gl_follow df;
+	rpc_client *cd;
+	json_object *r;
+
+	for (int i = 0; i < 100 && ql_vm_alive(&f->vm); i++)
+		usleep(20 * 1000);
+	assert_false(ql_vm_alive(&f->vm));
+	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
+	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
+	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
+			    &err))
+		fail_msg("destination guest: %s", err.msg);
+	gl_follow_process(&f->f, NULL);
+	gl_continuity_check(&f->f.log, &df.log, &c);
+	printf("# continuity %s: source last HB %llu, destination first %llu\n",
+	       gl_verdict_name(c.verdict), (unsigned long long)c.src_last.seq,
+	       (unsigned long long)c.dst_first.seq);
+	assert_int_equal(c.verdict, GL_VERDICT_OK);
+	assert_int_equal(df.log.corrupt_total, 0);
+	gl_follow_close(&df);
+
+	cd = rpc_client_connect(f->dst.rpc, TMO, &err);
+	r = cd ? rpc_client_call(cd, "vm.list", NULL, TMO, &err) : NULL;
+	if (!r)
+		fail_msg("vm.list on the destination: %s", err.msg);
+	assert_int_equal(json_object_array_length(get(r, "vms")), 1);
+	assert_string_equal(str(json_object_array_get_idx(get(r, "vms"), 0),
+				"name"), "g1");
+	json_object_put(r);
+	rpc_client_free(cd);
+}

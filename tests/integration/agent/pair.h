@@ -58,7 +58,13 @@ char *start(fx *f, const char *extra);
 /* Poll migration.status until a final phase; the last status. */
 json_object *wait_final_on(rpc_client *cl, const char *id);
 json_object *wait_final(fx *f, const char *id);
+/* Member @k of @o as a string, "" if absent. */
+const char *str(json_object *o, const char *k);
 /* The guest still runs on the source, intact. */
 void expect_on_source(fx *f);
+/* The guest runs on the destination instead: the source QEMU quit, the
+ * heartbeat continues from the source's last number, no CORRUPT, and the
+ * destination agent lists the VM. */
+void expect_on_dest(fx *f);
 
 #endif

@@ -25,12 +25,7 @@
 static void test_agent_mode(void **state)
 {
 	fx *f = *state;
-	char dpath[QL_PATH_MAX + 32];
-	qm_error err = QM_ERROR_INIT;
 	json_object *st, *ver;
-	gl_follow df;
-	gl_continuity c;
-	uint64_t beats = 300;
 	char *id;
 
 	attach(f);
@@ -43,23 +38,7 @@ static void test_agent_mode(void **state)
 	assert_true(json_object_get_boolean(get(ver, "passed")));
 	assert_int_equal(json_object_get_int64(get(ver, "mismatches")), 0);
 	assert_true(json_object_get_double(get(st, "downtime_ms")) > 0);
-	for (int i = 0; i < 100 && ql_vm_alive(&f->vm); i++)
-		usleep(20 * 1000);
-	assert_false(ql_vm_alive(&f->vm));
-
-	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
-	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
-	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
-			    &err))
-		fail_msg("destination guest: %s", err.msg);
-	gl_follow_process(&f->f, NULL);
-	gl_continuity_check(&f->f.log, &df.log, &c);
-	printf("# continuity %s: source last HB %llu, destination first %llu\n",
-	       gl_verdict_name(c.verdict), (unsigned long long)c.src_last.seq,
-	       (unsigned long long)c.dst_first.seq);
-	assert_int_equal(c.verdict, GL_VERDICT_OK);
-	assert_int_equal(df.log.corrupt_total, 0);
-	gl_follow_close(&df);
+	expect_on_dest(f);
 	json_object_put(st);
 	free(id);
 }
@@ -182,11 +161,7 @@ static const variant fast_duty_variant = {
 static void test_verify_resends(void **state)
 {
 	fx *f = *state;
-	qm_error err = QM_ERROR_INIT;
 	json_object *st, *ver;
-	char dpath[QL_PATH_MAX + 32];
-	uint64_t beats = 200;
-	gl_follow df;
 	char *id;
 
 	attach(f);
@@ -199,13 +174,7 @@ static void test_verify_resends(void **state)
 	assert_int_equal(json_object_get_int64(get(ver, "mismatches")), 1);
 	assert_true(json_object_get_int64(get(ver, "resent")) >= 1);
 	assert_true(json_object_get_boolean(get(ver, "passed")));
-	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
-	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
-	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
-			    &err))
-		fail_msg("destination guest: %s", err.msg);
-	assert_int_equal(df.log.corrupt_total, 0);
-	gl_follow_close(&df);
+	expect_on_dest(f);
 	json_object_put(st);
 	free(id);
 }
