@@ -363,6 +363,9 @@ int tp_session_wait(tp_session *s, bool (*pred)(tp_session *), int64_t dl_ns);
 bool tp_session_start(tp_session *s, qm_error *err);
 void tp_session_stop(tp_session *s);
 bool tp_peer_abort_error(const tp_frame *f, const char *who, qm_error *err);
+/* The same for a session stream: also marks the session ended by ABORT. */
+bool tp_session_peer_abort(tp_session *s, const tp_frame *f, const char *who,
+			   qm_error *err);
 
 /* stream.c */
 tp_stream *tp_stream_new(tp_session *s, int idx, int fd,

@@ -180,6 +180,16 @@ bool tp_peer_abort_error(const tp_frame *f, const char *who, qm_error *err)
 	return false;
 }
 
+/* An ABORT from the peer during the session: it has ended, not failed. */
+bool tp_session_peer_abort(tp_session *s, const tp_frame *f, const char *who,
+			   qm_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	s->end = TP_END_ABORTED;
+	pthread_mutex_unlock(&s->lock);
+	return tp_peer_abort_error(f, who, err);
+}
+
 void tp_session_abort(tp_session *s, uint32_t code, const char *msg)
 {
 	qm_error e = QM_ERROR_INIT;

@@ -322,10 +322,7 @@ static bool tx_on_frame(tp_stream *st, const tp_frame *f, qm_error *err)
 		tp_session_deliver(s, f, st->rxbuf + TP_FRAME_HDR_SIZE);
 		return true;
 	case TP_FRAME_ABORT:
-		pthread_mutex_lock(&s->lock);
-		s->end = TP_END_ABORTED;
-		pthread_mutex_unlock(&s->lock);
-		return tp_peer_abort_error(f, "receiver", err);
+		return tp_session_peer_abort(s, f, "receiver", err);
 	}
 	return qm_error_set(err, QM_ERR_PROTO, "frame %s not expected now",
 			    tp_frame_name(f->type));
