@@ -152,8 +152,9 @@ static void test_malformed(void **state)
 		"CORRUPT x gen=1 found=1,2", "CORRUPT 5 gen=1 found=1",
 		"CORRUPT 5 gen=1 found=1,x", "CORRUPT 5 age=1 found=1,2",
 		"CORRUPT-COUNT", "CORRUPT-COUNT 1 2", "STAT t=x", "STAT junk",
-		"QMIG-GUEST v1 ws=1", "QMIG-GUEST x ws=1 pages=1 base=0x1 "
-		"table=0x1", "QMIG-GUEST v1 ws=1 pages=1 base=12 table=0x1",
+		"QMIG-GUEST v1 ws=1",
+		"QMIG-GUEST x ws=1 pages=1 base=0x1 table=0x1",
+		"QMIG-GUEST v1 ws=1 pages=1 base=12 table=0x1",
 		"QMIG-GUEST v1 ws=1 pages=1 base=0x table=0x1", "garbage",
 		"\x01\x02", " HB 1",
 	};
