@@ -6,11 +6,11 @@
  * --peer-listen (TCP) for the source agent only (migration.prepare and
  * friends). A connection must log in with a token derived from the
  * pre-shared key (HMAC-SHA256(psk, "qmig peer rpc v1"), hex), so only an
- * agent holding the key can ask for a destination QEMU. Pages then move
- * over the transport, whose own handshake is a mutual challenge-response
- * over fresh nonces: a captured transport handshake cannot be replayed.
- * The peer RPC login, being a bearer token, can: docs/SECURITY.md lists
- * it; closing it is the reliability-and-security issue's job.
+ * agent holding the key can ask for a destination QEMU. The login is a
+ * challenge-response keyed by that token (agent/rpc-auth.c), and pages
+ * then move over the transport, whose own handshake is a mutual
+ * challenge-response over fresh nonces: neither secret crosses the
+ * network and neither handshake can be replayed (docs/SECURITY.md).
  *
  * The key file must not be readable by group or others (mode 0600 or
  * stricter) and hold TP_PSK_MIN..TP_PSK_MAX bytes (a trailing newline is

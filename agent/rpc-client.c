@@ -438,13 +438,53 @@ bool rpc_client_call_ok(rpc_client *cl, const char *method,
 	return true;
 }
 
+static const char *member_str(json_object *o, const char *k)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
 bool rpc_client_login(rpc_client *cl, const char *token, int timeout_ms,
 		      qm_error *err)
 {
-	json_object *p = json_object_new_object();
+	char cnonce[RPC_AUTH_HEX + 1], proof[RPC_AUTH_HEX + 1];
+	char server_proof[RPC_AUTH_HEX + 1], snonce[RPC_AUTH_HEX + 1];
+	json_object *res, *p;
+	const char *s;
+	bool ok;
 
-	json_object_object_add(p, "token", json_object_new_string(token));
-	return rpc_client_call_ok(cl, "rpc.login", p, timeout_ms, err);
+	if (!call_raw(cl, "rpc.challenge", NULL, timeout_ms, &res, err))
+		return false;
+	s = member_str(res, "nonce");
+	ok = s && strlen(s) == RPC_AUTH_HEX;
+	if (ok)
+		memcpy(snonce, s, sizeof(snonce));
+	json_object_put(res);
+	if (!ok)
+		return qm_error_set(err, QM_ERR_PROTO, "rpc.challenge: no "
+				    "nonce of %d hex digits in the answer",
+				    RPC_AUTH_HEX);
+	if (!rpc_auth_nonce(cnonce, err) ||
+	    !rpc_auth_proof(token, false, snonce, cnonce, proof, err) ||
+	    !rpc_auth_proof(token, true, cnonce, snonce, server_proof, err))
+		return false;
+	p = json_object_new_object();
+	json_object_object_add(p, "client_nonce", json_object_new_string(cnonce));
+	json_object_object_add(p, "proof", json_object_new_string(proof));
+	if (!call_raw(cl, "rpc.login", p, timeout_ms, &res, err))
+		return false;
+	s = member_str(res, "server_proof");
+	ok = s && rpc_auth_equal(s, server_proof);
+	json_object_put(res);
+	if (!ok)
+		return qm_error_set(err, QM_ERR_PROTO, "rpc.login: the server "
+				    "did not prove it holds the token (not the "
+				    "agent expected, or a different key)");
+	return true;
 }
 
 bool rpc_client_subscribe(rpc_client *cl, const char *const *topics,

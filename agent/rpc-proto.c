@@ -264,27 +264,35 @@ static json_object *early_error(rpc_conn *conn, const struct req_view *r,
 
 /* ---- the server's own methods (ctx is the connection) ---- */
 
-static const char *const login_members[] = { "token", NULL };
+static const char *const login_members[] = { "client_nonce", "proof", NULL };
 static const char *const topics_members[] = { "topics", NULL };
+static const char *const no_members[] = { NULL };
 
-static bool token_equal(const rpc_server *srv, const char *given)
-{
-	size_t glen = strlen(given), i;
-	volatile unsigned char diff = glen != srv->token_len;
-
-	/* Time depends on the configured length only, never on where the
-	 * first difference is. */
-	for (i = 0; i < srv->token_len; i++)
-		diff |= (unsigned char)srv->token[i] ^
-			(unsigned char)(i < glen ? given[i] : 0);
-	return !diff;
-}
-
-static json_object *authed_result(void)
+static json_object *authed_result(const char *server_proof)
 {
 	json_object *r = json_object_new_object();
 
 	json_object_object_add(r, "authenticated", json_object_new_boolean(1));
+	if (server_proof)
+		json_object_object_add(r, "server_proof",
+				       json_object_new_string(server_proof));
+	return r;
+}
+
+/* A fresh nonce for this connection's next rpc.login; asking again
+ * replaces it. Not rate limited: a nonce gives nothing away, and logins
+ * are. */
+static json_object *rpc_challenge(void *ctx, rpc_call *call,
+				  json_object *params, qm_error *err)
+{
+	rpc_conn *conn = ctx;
+	json_object *r;
+
+	if (!rpc_auth_nonce(conn->challenge, err))
+		return NULL;
+	r = json_object_new_object();
+	json_object_object_add(r, "nonce",
+			       json_object_new_string(conn->challenge));
 	return r;
 }
 
@@ -293,32 +301,56 @@ static json_object *rpc_login(void *ctx, rpc_call *call, json_object *params,
 {
 	rpc_conn *conn = ctx;
 	rpc_server *srv = conn->srv;
-	const char *token;
+	char want[RPC_AUTH_HEX + 1], server_proof[RPC_AUTH_HEX + 1];
+	const char *cnonce, *proof;
+	bool ok;
 
-	if (!rpc_param_string(params, "token", true, &token, call))
+	if (!rpc_param_string(params, "client_nonce", true, &cnonce, call) ||
+	    !rpc_param_string(params, "proof", true, &proof, call))
 		return NULL;
-	if (conn->authed)
-		return authed_result();
+	if (conn->authed && !srv->token_len)
+		return authed_result(NULL);
+	if (!rpc_auth_nonce_ok(cnonce))
+		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS,
+				     "params: client_nonce must be %d to %d "
+				     "lowercase hex digits",
+				     RPC_AUTH_NONCE_MIN_HEX,
+				     RPC_AUTH_NONCE_MAX_HEX);
+	if (!conn->challenge[0])
+		return rpc_error_set(call, RPC_ERR_NOT_ALLOWED,
+				     "rpc.login: call rpc.challenge first "
+				     "(each challenge serves one attempt)");
 	if (!rpc_bucket_take(&conn->login, qm_now_ns())) {
 		srv->stats.rate_limited++;
 		return rpc_error_set(call, RPC_ERR_RATE_LIMITED,
 				     "rpc.login: too many attempts (%u failed); retry later",
 				     conn->login_failures);
 	}
-	if (!srv->token_len || !token_equal(srv, token)) {
+	ok = srv->token_len &&
+	     rpc_auth_proof(srv->token, false, conn->challenge, cnonce, want,
+			    err) &&
+	     rpc_auth_proof(srv->token, true, cnonce, conn->challenge,
+			    server_proof, err) &&
+	     rpc_auth_equal(want, proof);
+	/* One attempt per challenge, right or wrong: a proof seen on the
+	 * wire is worthless afterwards. */
+	memset(conn->challenge, 0, sizeof(conn->challenge));
+	if (!ok) {
 		conn->login_failures++;
 		srv->stats.login_failures++;
-		pr_warn("conn #%llu (%s): rpc.login with a wrong token (%u failed)",
+		pr_warn("conn #%llu (%s): rpc.login with a wrong proof (%u failed)",
 			(unsigned long long)conn->id, conn->peer,
 			conn->login_failures);
 		return rpc_error_set(call, RPC_ERR_UNAUTHORIZED,
 				     "rpc.login: wrong token");
 	}
-	conn->authed = true;
-	rpc__conn_authed(conn);
-	pr_info("conn #%llu (%s) logged in", (unsigned long long)conn->id,
-		conn->peer);
-	return authed_result();
+	if (!conn->authed) {
+		conn->authed = true;
+		rpc__conn_authed(conn);
+		pr_info("conn #%llu (%s) logged in",
+			(unsigned long long)conn->id, conn->peer);
+	}
+	return authed_result(server_proof);
 }
 
 static bool topic_ok(const rpc_server *srv, const char *t, size_t i,
@@ -443,6 +475,7 @@ static json_object *rpc_unsubscribe(void *ctx, rpc_call *call,
 }
 
 static const rpc_method builtins[] = {
+	{ "rpc.challenge", rpc_challenge, no_members, RPC_METHOD_NOAUTH },
 	{ "rpc.login", rpc_login, login_members, RPC_METHOD_NOAUTH },
 	{ "rpc.subscribe", rpc_subscribe, topics_members, 0 },
 	{ "rpc.unsubscribe", rpc_unsubscribe, topics_members, 0 },

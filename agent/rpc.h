@@ -14,8 +14,12 @@
  *    dead server is replaced; a live one, or a path that is not a socket,
  *    is refused.
  *  - tcp: needs a token (rpc_config.token). Every method except
- *    rpc.login answers RPC_ERR_UNAUTHORIZED until the connection called
- *    rpc.login {"token": "..."} with it (compared in constant time).
+ *    rpc.challenge and rpc.login answers RPC_ERR_UNAUTHORIZED until the
+ *    connection proved it holds the token: rpc.challenge gives a fresh
+ *    server nonce, rpc.login {client_nonce, proof} answers it with an
+ *    HMAC-SHA256 keyed by the token, and the result carries the server's
+ *    own proof (agent/rpc-auth.c). The token never crosses the network
+ *    and a captured login cannot be replayed.
  *
  * Shape (libuv): the server registers its listeners and connections on the
  * caller's agent_loop (agent/loop.h) and does all its work from loop
@@ -82,6 +86,9 @@
 #define RPC_MAX_TOPICS		16  /* subscriptions per connection */
 #define RPC_TOKEN_MIN		16  /* bytes */
 #define RPC_TOKEN_MAX		256
+#define RPC_AUTH_HEX		64  /* hex of a nonce or an HMAC-SHA256 */
+#define RPC_AUTH_NONCE_MIN_HEX	32  /* a client nonce: 16..64 bytes, hex */
+#define RPC_AUTH_NONCE_MAX_HEX	128
 #define RPC_METHOD_NAME_MAX	64  /* method names in tables */
 #define RPC_PEER_MAX		96  /* "unix uid 1000 pid 4242" etc. */
 #define RPC_ADDR_MAX		160 /* "unix:PATH" or "tcp:HOST:PORT" */
@@ -393,7 +400,19 @@ json_object *rpc_client_call(rpc_client *cl, const char *method,
  * null included, is success). */
 bool rpc_client_call_ok(rpc_client *cl, const char *method,
 			json_object *params, int timeout_ms, qm_error *err);
-/* rpc.login with @token. */
+/* The login handshake's pieces (agent/rpc-auth.c), shared by both ends:
+ * a fresh random nonce; the proof HMAC-SHA256(token, "qmig rpc login
+ * v1\n" first "\n" second) (@server: "qmig rpc server v1"), in hex; a
+ * constant-time comparison; whether @n is an acceptable client nonce. */
+bool rpc_auth_nonce(char out[RPC_AUTH_HEX + 1], qm_error *err);
+bool rpc_auth_proof(const char *token, bool server, const char *first,
+		    const char *second, char out[RPC_AUTH_HEX + 1],
+		    qm_error *err);
+bool rpc_auth_equal(const char *a, const char *b);
+bool rpc_auth_nonce_ok(const char *n);
+/* rpc.challenge + rpc.login with @token, and check the server's proof:
+ * false with RPC_ERR_UNAUTHORIZED (wrong token), RPC_ERR_RATE_LIMITED, or
+ * QM_ERR_PROTO if the server could not prove it holds the token. */
 bool rpc_client_login(rpc_client *cl, const char *token, int timeout_ms,
 		      qm_error *err);
 /* rpc.subscribe to @n @topics. */
@@ -541,6 +560,8 @@ struct rpc_conn {
 	struct rpc_call *deferred;  /* list of deferred calls */
 	unsigned ndeferred;
 	unsigned login_failures;
+	char challenge[RPC_AUTH_HEX + 1]; /* rpc.challenge's nonce; "" = none
+					   * outstanding (used up by a login) */
 	agent_loop_timer *timer;    /* login timeout, then linger */
 };
 

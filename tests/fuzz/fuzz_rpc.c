@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz target for what a JSON-RPC client sends to qmigd: framing, JSON
- * parsing, request checks, batches, rpc.login / rpc.subscribe, params
+ * parsing, request checks, batches, rpc.challenge / rpc.login /
+ * rpc.subscribe, params
  * getters, deferred answers and notifications, through an in-memory
  * connection (rpc_conn_feed(); no socket).
  *
@@ -41,9 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                       \
 	} while (0)
 
-static const char prologue[] =
-	"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.login\",\"params\":{\"token\":\"" TOKEN "\"},\"id\":0}\n"
+static const char challenge[] =
+	"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.challenge\",\"id\":0}\n";
+static const char subscribe[] =
 	"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.subscribe\",\"params\":{\"topics\":[\"t\"]},\"id\":0}\n";
+#define CLIENT_NONCE	"0123456789abcdef0123456789abcdef"
 
 struct fz {
 	agent_loop *loop;
@@ -233,6 +236,34 @@ static void check_output(rpc_conn *conn)
 	free(all);
 }
 
+/* The real handshake (the nonce is random), then a subscription. */
+static void log_in(rpc_conn *conn)
+{
+	char nonce[RPC_AUTH_HEX + 1], proof[RPC_AUTH_HEX + 1], line[512];
+	const char *p;
+	size_t len;
+	char *out;
+
+	CHECK(rpc_conn_feed(conn, challenge, strlen(challenge)));
+	out = rpc_conn_take_output(conn, &len);
+	CHECK(out);
+	p = strstr(out, "\"nonce\":\"");
+	CHECK(p && strlen(p + 9) > RPC_AUTH_HEX);
+	memcpy(nonce, p + 9, RPC_AUTH_HEX);
+	nonce[RPC_AUTH_HEX] = '\0';
+	free(out);
+	CHECK(rpc_auth_proof(TOKEN, false, nonce, CLIENT_NONCE, proof, NULL));
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"method\":"
+		 "\"rpc.login\",\"params\":{\"client_nonce\":\"" CLIENT_NONCE
+		 "\",\"proof\":\"%s\"},\"id\":0}\n", proof);
+	CHECK(rpc_conn_feed(conn, line, strlen(line)));
+	out = rpc_conn_take_output(conn, &len);
+	CHECK(out && strstr(out, "\"authenticated\":true"));
+	free(out);
+	CHECK(rpc_conn_feed(conn, subscribe, strlen(subscribe)));
+	check_output(conn);
+}
+
 /* ---- setup, once per process ---- */
 
 static struct fz *fz_get(void)
@@ -291,10 +322,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conn = rpc_conn_new_memory(f->srv, data[0] & 0x80 ? RPC_TRANSPORT_TCP :
 				   RPC_TRANSPORT_UNIX, NULL);
 	CHECK(conn);
-	if (data[0] & 0x40) {
-		CHECK(rpc_conn_feed(conn, prologue, strlen(prologue)));
-		check_output(conn);
-	}
+	if (data[0] & 0x40)
+		log_in(conn);
 	for (off = 1; off < size; off += piece) {
 		if (!rpc_conn_feed(conn, data + off,
 				   QM_MIN(piece, size - off))) {

@@ -48,30 +48,65 @@ static void test_tcp_needs_login(void **state)
 	th_stop(&t);
 }
 
+/* The nonce of a fresh rpc.challenge on @cl. */
+static void challenge(rpc_client *cl, char nonce[RPC_AUTH_HEX + 1])
+{
+	json_object *r = th_call(cl, "rpc.challenge", NULL);
+	const char *n = json_object_get_string(json_object_object_get(r,
+								      "nonce"));
+
+	assert_non_null(n);
+	assert_int_equal(strlen(n), RPC_AUTH_HEX);
+	strcpy(nonce, n);
+	json_object_put(r);
+}
+
+/* rpc.login params answering @nonce with @token's proof. */
+static void login_params(const char *token, const char *nonce, char *out,
+			 size_t len)
+{
+	static const char cn[] = "0123456789abcdef0123456789abcdef";
+	char proof[RPC_AUTH_HEX + 1];
+	qm_error err = QM_ERROR_INIT;
+
+	assert_true(rpc_auth_proof(token, false, nonce, cn, proof, &err));
+	snprintf(out, len, "{\"client_nonce\": \"%s\", \"proof\": \"%s\"}",
+		 cn, proof);
+}
+
 /* A wrong token is Unauthorized and logged as a failure; repeated wrong
  * tokens are rate limited (3 attempts, then 1/s), even the right one
- * while the bucket is empty; the connection stays open throughout. */
+ * while the bucket is empty; the connection stays open throughout. The
+ * token itself is never accepted on the wire. */
 static void test_wrong_token(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
 	th_server t;
 	rpc_client *cl, *ux;
+	char nonce[RPC_AUTH_HEX + 1], p[256];
 	int i;
 
 	th_start(&t, NULL, true);
 	cl = th_connect(t.tcp_addr);
-	th_call_err(cl, "rpc.login", "{\"token\": 12}",
+	th_call_err(cl, "rpc.login", "{\"token\": \"" TH_TOKEN "\"}",
+		    RPC_ERR_INVALID_PARAMS, "unknown member 'token'");
+	th_call_err(cl, "rpc.login", "{\"client_nonce\": 12, \"proof\": \"x\"}",
 		    RPC_ERR_INVALID_PARAMS,
-		    "params: member 'token' is an integer, expected a string");
-	th_call_err(cl, "rpc.login", "{\"token\": \"x\", \"user\": \"root\"}",
-		    RPC_ERR_INVALID_PARAMS, "unknown member 'user'");
-	for (i = 0; i < 3; i++)
-		th_call_err(cl, "rpc.login",
-			    i == 1 ? "{\"token\": \"" TH_TOKEN "x\"}" :
-			    "{\"token\": \"0123456789abcdef0123456789abcdeF\"}",
-			    RPC_ERR_UNAUTHORIZED, "rpc.login: wrong token");
-	th_call_err(cl, "rpc.login", "{\"token\": \"nope\"}",
-		    RPC_ERR_RATE_LIMITED, "too many attempts (3 failed)");
+		    "params: member 'client_nonce' is an integer, expected a string");
+	th_call_err(cl, "rpc.login", "{\"client_nonce\": \"00\", \"proof\": \"x\"}",
+		    RPC_ERR_INVALID_PARAMS, "client_nonce must be 32 to 128");
+	for (i = 0; i < 3; i++) {
+		assert_false(rpc_client_login(cl, i == 1 ? TH_TOKEN "x" :
+					      "0123456789abcdef0123456789abcdeF",
+					      1000, &err));
+		assert_int_equal(err.subclass, RPC_ERR_UNAUTHORIZED);
+		assert_non_null(strstr(err.msg, "rpc.login: wrong token"));
+		qm_error_clear(&err);
+	}
+	challenge(cl, nonce);
+	login_params("nope-nope-nope-nope", nonce, p, sizeof(p));
+	th_call_err(cl, "rpc.login", p, RPC_ERR_RATE_LIMITED,
+		    "too many attempts (3 failed)");
 	assert_false(rpc_client_login(cl, TH_TOKEN, 1000, &err));
 	assert_int_equal(err.subclass, RPC_ERR_RATE_LIMITED);
 	th_call_err(cl, "test.count", NULL, RPC_ERR_UNAUTHORIZED, NULL);
@@ -85,6 +120,78 @@ static void test_wrong_token(void **state)
 	rpc_client_free(ux);
 	rpc_client_free(cl);
 	th_stop(&t);
+}
+
+/* A login seen on the wire is worthless: replayed on another connection
+ * (its challenge differs), replayed on the same one (the challenge was
+ * used up), or sent without asking for a challenge. */
+static void test_login_replay(void **state)
+{
+	qm_error err = QM_ERROR_INIT;
+	char nonce[RPC_AUTH_HEX + 1], p[256];
+	th_server t;
+	rpc_client *a, *b;
+	json_object *r;
+
+	th_start(&t, NULL, true);
+	a = th_connect(t.tcp_addr);
+	b = th_connect(t.tcp_addr);
+	th_call_err(b, "rpc.login", "{\"client_nonce\": "
+		    "\"0123456789abcdef0123456789abcdef\", \"proof\": \"00\"}",
+		    RPC_ERR_NOT_ALLOWED, "call rpc.challenge first");
+	challenge(a, nonce);
+	login_params(TH_TOKEN, nonce, p, sizeof(p));
+	r = th_call(a, "rpc.login", p);
+	assert_true(json_object_get_boolean(json_object_object_get(r,
+							"authenticated")));
+	json_object_put(r);
+	/* The same bytes, same connection: the challenge is gone. */
+	th_call_err(a, "rpc.login", p, RPC_ERR_NOT_ALLOWED,
+		    "call rpc.challenge first");
+	/* The same bytes on another connection, after its own challenge. */
+	challenge(b, nonce);
+	th_call_err(b, "rpc.login", p, RPC_ERR_UNAUTHORIZED,
+		    "rpc.login: wrong token");
+	th_call_err(b, "test.count", NULL, RPC_ERR_UNAUTHORIZED, NULL);
+	/* Two challenges never repeat. */
+	{
+		char n2[RPC_AUTH_HEX + 1];
+
+		challenge(b, n2);
+		assert_string_not_equal(nonce, n2);
+	}
+	assert_true(rpc_client_login(b, TH_TOKEN, 1000, &err));
+	rpc_client_free(a);
+	rpc_client_free(b);
+	th_stop(&t);
+}
+
+/* The proof binds the token, both nonces and the direction: the
+ * server's proof is not the client's. */
+static void test_proof_binds_everything(void **state)
+{
+	static const char s1[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			  s2[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+			  c1[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	char base[RPC_AUTH_HEX + 1], x[RPC_AUTH_HEX + 1];
+	qm_error err = QM_ERROR_INIT;
+
+	assert_true(rpc_auth_proof(TH_TOKEN, false, s1, c1, base, &err));
+	assert_int_equal(strlen(base), RPC_AUTH_HEX);
+	assert_true(rpc_auth_proof(TH_TOKEN, false, s1, c1, x, &err));
+	assert_true(rpc_auth_equal(base, x));
+	assert_true(rpc_auth_proof(TH_TOKEN "x", false, s1, c1, x, &err));
+	assert_false(rpc_auth_equal(base, x));
+	assert_true(rpc_auth_proof(TH_TOKEN, false, s2, c1, x, &err));
+	assert_false(rpc_auth_equal(base, x));
+	assert_true(rpc_auth_proof(TH_TOKEN, true, s1, c1, x, &err));
+	assert_false(rpc_auth_equal(base, x));
+	assert_true(rpc_auth_proof(TH_TOKEN, false, c1, s1, x, &err));
+	assert_false(rpc_auth_equal(base, x));
+	assert_false(rpc_auth_equal(base, "short"));
+	assert_true(rpc_auth_nonce_ok(c1));
+	assert_false(rpc_auth_nonce_ok("BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"));
+	assert_false(rpc_auth_nonce_ok("bbbb"));
 }
 
 /* The right token opens every method; logging in again is harmless; a
@@ -117,9 +224,14 @@ static void test_right_token_and_unix(void **state)
 		json_object_object_get(r, "peer")), want);
 	assert_int_equal(th_int(r, "uid"), (int)getuid());
 	json_object_put(r);
-	/* Unix connections may log in too (a no-op). */
-	assert_true(rpc_client_login(ux, "whatever-it-is-not-checked", 1000,
-				     &err));
+	/* Unix connections are in already; a login there is checked like
+	 * any other and a wrong one does not lock them out. */
+	assert_false(rpc_client_login(ux, "whatever-it-is-not-right", 1000,
+				      &err));
+	qm_error_clear(&err);
+	assert_true(rpc_client_login(ux, TH_TOKEN, 1000, &err));
+	r = th_call(ux, "test.count", NULL);
+	json_object_put(r);
 	rpc_client_free(tcp);
 	rpc_client_free(ux);
 	th_stop(&t);
@@ -339,6 +451,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		CASE("/rpc/auth/tcp-needs-login", test_tcp_needs_login),
 		CASE("/rpc/auth/wrong-token", test_wrong_token),
+		CASE("/rpc/auth/login-replay", test_login_replay),
+		CASE("/rpc/auth/proof-binds-everything",
+		     test_proof_binds_everything),
 		CASE("/rpc/auth/right-token-and-unix",
 		     test_right_token_and_unix),
 		CASE("/rpc/auth/login-timeout", test_login_timeout),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #define CASE(name, fn) { name, fn, NULL, NULL, NULL }
+#define MEM_TOKEN "0123456789abcdef"
 
 /* ---- line framing ---- */
 
@@ -245,7 +246,7 @@ static void mem_start(struct mem *m, rpc_transport kind, size_t max_req)
 	rpc_config cfg;
 
 	rpc_config_init(&cfg);
-	cfg.token = "0123456789abcdef";
+	cfg.token = MEM_TOKEN;
 	cfg.rate_per_s = 0;     /* the split test sends ~1000 requests */
 	if (max_req)
 		cfg.max_request_bytes = max_req;
@@ -331,28 +332,54 @@ static void test_mem_oversized(void **state)
 	mem_stop(&m);
 }
 
-/* A memory connection of kind TCP must log in like a real one, and gets
- * notifications once subscribed, like a real one. */
+/* A memory connection of kind TCP must log in like a real one (answer
+ * the challenge with the token's proof), and gets notifications once
+ * subscribed, like a real one. */
 static void test_mem_tcp_login(void **state)
 {
-	static const char in[] =
+	static const char before[] =
 		"{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":1}\n"
-		"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.login\",\"params\":{\"token\":\"0123456789abcdef\"},\"id\":2}\n"
-		"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.subscribe\",\"params\":{\"topics\":[\"t\"]},\"id\":3}\n"
-		"{\"jsonrpc\":\"2.0\",\"method\":\"notify\",\"id\":4}\n";
+		"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.challenge\",\"id\":2}\n";
+	static const char after[] =
+		"{\"jsonrpc\":\"2.0\",\"method\":\"rpc.subscribe\",\"params\":{\"topics\":[\"t\"]},\"id\":4}\n"
+		"{\"jsonrpc\":\"2.0\",\"method\":\"notify\",\"id\":5}\n";
+	static const char cnonce[] = "00112233445566778899aabbccddeeff";
+	char nonce[RPC_AUTH_HEX + 1], proof[RPC_AUTH_HEX + 1];
+	char sproof[RPC_AUTH_HEX + 1], login[512], want[512];
+	qm_error err = QM_ERROR_INIT;
+	const char *p;
 	struct mem m;
 	char *out;
 
 	mem_start(&m, RPC_TRANSPORT_TCP, 0);
-	assert_true(rpc_conn_feed(m.conn, in, strlen(in)));
+	assert_true(rpc_conn_feed(m.conn, before, strlen(before)));
 	out = mem_take(&m);
-	assert_string_equal(out,
+	p = strstr(out, "\"nonce\":\"");
+	assert_non_null(p);
+	memcpy(nonce, p + 9, RPC_AUTH_HEX);
+	nonce[RPC_AUTH_HEX] = '\0';
+	snprintf(want, sizeof(want),
 		"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32006,\"message\":\"Unauthorized\","
 		"\"data\":{\"code\":\"state\",\"message\":\"method 'echo' needs rpc.login first\"}},\"id\":1}\n"
-		"{\"jsonrpc\":\"2.0\",\"result\":{\"authenticated\":true},\"id\":2}\n"
-		"{\"jsonrpc\":\"2.0\",\"result\":{\"topics\":[\"t\"]},\"id\":3}\n"
+		"{\"jsonrpc\":\"2.0\",\"result\":{\"nonce\":\"%s\"},\"id\":2}\n", nonce);
+	assert_string_equal(out, want);
+	free(out);
+
+	assert_true(rpc_auth_proof(MEM_TOKEN, false, nonce, cnonce, proof, &err));
+	assert_true(rpc_auth_proof(MEM_TOKEN, true, cnonce, nonce, sproof, &err));
+	snprintf(login, sizeof(login),
+		 "{\"jsonrpc\":\"2.0\",\"method\":\"rpc.login\",\"params\":"
+		 "{\"client_nonce\":\"%s\",\"proof\":\"%s\"},\"id\":3}\n",
+		 cnonce, proof);
+	assert_true(rpc_conn_feed(m.conn, login, strlen(login)));
+	assert_true(rpc_conn_feed(m.conn, after, strlen(after)));
+	out = mem_take(&m);
+	snprintf(want, sizeof(want),
+		"{\"jsonrpc\":\"2.0\",\"result\":{\"authenticated\":true,\"server_proof\":\"%s\"},\"id\":3}\n"
+		"{\"jsonrpc\":\"2.0\",\"result\":{\"topics\":[\"t\"]},\"id\":4}\n"
 		"{\"jsonrpc\":\"2.0\",\"method\":\"ev\",\"params\":{\"n\":1}}\n"
-		"{\"jsonrpc\":\"2.0\",\"result\":{},\"id\":4}\n");
+		"{\"jsonrpc\":\"2.0\",\"result\":{},\"id\":5}\n", sproof);
+	assert_string_equal(out, want);
 	free(out);
 	mem_stop(&m);
 }
