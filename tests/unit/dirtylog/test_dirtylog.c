@@ -95,6 +95,33 @@ static void test_hash_keyed(void **state)
 	assert_false(dl_hasher_init(&a, seed_a, 0, NULL));
 }
 
+/* What each migration does (agent/mig-source.c, mig-compat.c): a fresh
+ * random secret. Two migrations hash the same pages differently, so a
+ * pair of colliding pages a guest might find under one migration's key
+ * means nothing under the next; the destination, given the seed, agrees
+ * with the source. */
+static void test_hash_random_per_migration(void **state)
+{
+	static uint8_t pages[4][DL_PAGE_SIZE];
+	uint8_t s1[DL_SECRET_SIZE], s2[DL_SECRET_SIZE];
+	dl_hasher m1, m2, dest;
+
+	for (int i = 0; i < 4; i++)
+		memset(pages[i], 0x11 * (i + 1), DL_PAGE_SIZE);
+	assert_true(dl_hasher_init_random(&m1, s1, NULL));
+	assert_true(dl_hasher_init_random(&m2, s2, NULL));
+	assert_memory_not_equal(s1, s2, DL_SECRET_SIZE);
+	assert_memory_not_equal(m1.secret, m2.secret, DL_SECRET_SIZE);
+	assert_true(dl_hasher_init(&dest, s1, sizeof(s1), NULL));
+	for (int i = 0; i < 4; i++) {
+		dl_hash h1 = dl_hash_page(&m1, pages[i]);
+
+		assert_false(dl_hash_eq(h1, dl_hash_page(&m2, pages[i])));
+		assert_true(dl_hash_eq(h1, dl_hash_page(&dest, pages[i])));
+	}
+	assert_false(dl_hash_eq(m1.zero, m2.zero));
+}
+
 /* A single set bit anywhere in the page makes it non-zero. */
 static void test_page_is_zero(void **state)
 {
@@ -459,6 +486,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_hash_keyed),
+		T(test_hash_random_per_migration),
 		T(test_page_is_zero),
 		T(test_ram_wrong_size_and_missing),
 		T(test_ram_page_numbering),
