@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct tp_receiver {
@@ -136,10 +137,42 @@ static bool fresh_file(const char *path, qm_error *err)
 	return true;
 }
 
+/*
+ * The destination RAM files start sparse and fill as pages arrive (and,
+ * once the VM runs, as the guest touches memory). A store into a shared
+ * file mapping whose filesystem is full raises SIGBUS, which would kill
+ * the agent mid-migration; so the filesystem must have room for the whole
+ * RAM before the first byte is written. Checked per block (blocks may
+ * live on different filesystems) against all of the RAM not yet
+ * allocated: a full disk is then a clean refusal at SETUP (the source
+ * rolls back), never a crash later.
+ */
+static bool enough_space(const char *path, uint64_t need, qm_error *err)
+{
+	char dir[256];
+	struct statvfs sv;
+	const char *slash = strrchr(path, '/');
+	uint64_t avail;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
+		 slash ? path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (statvfs(dir, &sv) < 0)
+		return qm_error_errno(err, errno, "SETUP: %s", dir);
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail < need)
+		return qm_error_errno(err, ENOSPC, "SETUP: %s has %llu MiB "
+				      "free, the VM's RAM needs %llu MiB",
+				      dir, (unsigned long long)(avail >> 20),
+				      (unsigned long long)(need >> 20));
+	return true;
+}
+
 static bool map_blocks(tp_receiver *r, const tp_frame *f, qm_error *err)
 {
 	char path[256];
-	uint64_t total = f->u.setup.npages * DL_PAGE_SIZE;
+	uint64_t total = f->u.setup.npages * DL_PAGE_SIZE, populated = 0;
 
 	if (total > r->max_ram_bytes)
 		return qm_error_set(err, QM_ERR_TOO_BIG, "SETUP: RAM of %llu "
@@ -159,12 +192,15 @@ static bool map_blocks(tp_receiver *r, const tp_frame *f, qm_error *err)
 					    "for block %s", b->id);
 		/* Start empty: the receiver relies on unwritten pages
 		 * reading as zero (and so does the sender's tracker). */
-		if (!fresh_file(path, err) ||
+		if (!enough_space(path, total - populated, err) ||
+		    !fresh_file(path, err) ||
 		    !dl_ram_add_file(&r->ram, b->id, path, b->size,
 				     DL_MAP_WRITE | DL_MAP_CREATE, err))
 			return false;
-		if (!r->sparse_ram)
+		if (!r->sparse_ram) {
 			populate(&r->ram.regions[r->ram.nregions - 1]);
+			populated += b->size;
+		}
 	}
 	return true;
 }

@@ -3,7 +3,8 @@
  * Failures and the paths around them: wrong key, a replayed handshake, a
  * peer that sends garbage, a connection cut mid-transfer, EOF without
  * COMMIT, a receiver ABORT, the resend of a reference that does not check
- * out, the rate limit and the RTT estimate. Every case must end with a
+ * out, the rate limit and the RTT estimate, a destination without room
+ * for the RAM. Every case must end with a
  * clean error on both sides, bounded by the timeouts (no hang, no crash).
  */
 #include "fixture.h"
@@ -13,6 +14,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define NPAGES 4096ull		/* 16 MiB */
@@ -320,6 +322,45 @@ static void test_receiver_abort(void **state)
 	rig_fini(&g);
 }
 
+/* A destination filesystem without room for the whole RAM refuses at
+ * SETUP, before it creates a file: writing into a sparse shared mapping
+ * of a full filesystem would raise SIGBUS mid-migration instead. The
+ * source RAM is a sparse file larger than the free space (nothing of it
+ * is ever read). */
+static void test_no_space_for_ram(void **state)
+{
+	qm_error err = QM_ERROR_INIT;
+	struct statvfs sv;
+	uint64_t bytes;
+	rig g;
+
+	memset(&g, 0, sizeof(g));
+	tf_dir_make(&g.dsrc);
+	tf_dir_make(&g.ddst);
+	assert_int_equal(statvfs(g.ddst.path, &sv), 0);
+	bytes = ((uint64_t)sv.f_bavail * sv.f_frsize + (64ull << 20)) &
+		~(uint64_t)(DL_PAGE_SIZE - 1);
+	dl_ram_init(&g.src);
+	tf_ram_file(&g.dsrc, "ram0", bytes, &g.src, "ram0");
+	assert_true(dl_hasher_init(&g.h, "faults", 6, NULL));
+	tf_sender_config(&g.sc, 1, TF_PSK);
+	tf_recv_start(&g.rt, tf_receiver_new_sparse(&g.ddst, TF_PSK, NULL));
+	assert_false(rig_connect(&g, tp_receiver_port(g.rt.r), &err));
+	assert_msg(&err, QM_ERR_CANCELLED, "the VM's RAM needs");
+	tf_recv_join(&g.rt);
+	assert_false(g.rt.accept_ok);
+	assert_int_equal(g.rt.err.code, QM_ERR_IO);
+	assert_int_equal(g.rt.err.sys_errno, ENOSPC);
+	/* Nothing was created. */
+	{
+		char p[300];
+
+		snprintf(p, sizeof(p), "%s/ram0.ram", g.ddst.path);
+		assert_int_equal(access(p, F_OK), -1);
+	}
+	rig_fini(&g);
+}
+
 /* A DUP whose source page no longer holds the content on the receiver
  * (overwritten there) is not trusted: the copy fails its hash, the page
  * comes back in MISMATCH(RESEND) and flush resends it in full. */
@@ -457,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_zero_after_write),
 		cmocka_unit_test(test_zero_after_write_sparse),
 		cmocka_unit_test(test_rate_and_rtt),
+		cmocka_unit_test(test_no_space_for_ram),
 	};
 
 	qm_log_set_level(QM_LOG_ERROR);
