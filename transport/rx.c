@@ -19,6 +19,7 @@
 #define LOG_PREFIX "transport"
 #include "transport/internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,24 @@ static void defer(tp_stream *st, uint64_t page, uint8_t kind, dl_hash h,
 	}
 }
 
+/*
+ * Allocate destination pages before writing them. In a sparse destination
+ * a store into a hole of a full filesystem raises SIGBUS (the agent would
+ * die mid-migration); MADV_POPULATE_WRITE reports the same condition as
+ * an error instead (EFAULT, ENOMEM), which ends the session cleanly and
+ * rolls the migration back. SETUP checked for room, but the filesystem is
+ * shared with everything else on the host. A kernel without the advice
+ * (EINVAL) faults the pages in as before.
+ */
+static bool rx_alloc(void *p, size_t len, qm_error *err)
+{
+	if (madvise(p, len, MADV_POPULATE_WRITE) == 0 || errno == EINVAL)
+		return true;
+	return qm_error_errno(err, errno == EFAULT ? ENOSPC : errno,
+			      "destination RAM: cannot allocate %zu KiB "
+			      "(filesystem full?)", len >> 10);
+}
+
 /* Copy the source of a reference into @page and check the copy's hash. */
 static bool materialise(tp_session *s, uint64_t page, uint8_t kind, dl_hash h,
 			uint64_t hint)
@@ -102,6 +121,12 @@ static bool materialise(tp_session *s, uint64_t page, uint8_t kind, dl_hash h,
 		src = dl_ram_page(s->image, v - 1);
 	}
 	if (!src || !dst || src == dst)
+		return false;
+	/* A hole (never written, or punched by ZERO) is allocated first; if
+	 * that fails the reference stays unresolved, the page comes back in
+	 * full, and that payload's allocation ends the session. */
+	if (s->sparse_ram && !tp_bit_test(s->written_bm, page) &&
+	    !rx_alloc(dst, DL_PAGE_SIZE, NULL))
 		return false;
 	tp_bit_set(s->written_bm, page);
 	memcpy(dst, src, DL_PAGE_SIZE);
@@ -236,8 +261,9 @@ static bool plan_payload(tp_stream *st, const tp_frame *f, qm_error *err)
 	/* Sparse RAM: allocate the pages about to arrive in one call per
 	 * range rather than one fault per page inside recvmsg(). */
 	for (unsigned i = 0; st->sess->sparse_ram && i < n; i++)
-		madvise(st->rx_iov[i].iov_base, st->rx_iov[i].iov_len,
-			MADV_POPULATE_WRITE);
+		if (!rx_alloc(st->rx_iov[i].iov_base, st->rx_iov[i].iov_len,
+				 err))
+			return false;
 	if (n)
 		tp_stream_readv(st, RX_PPAYLOAD, n);
 	return true;
