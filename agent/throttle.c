@@ -302,13 +302,15 @@ struct qm_duty {
 	bool quit;
 };
 
-/* Wait @ms or until told to quit; true if quitting. */
+/* Wait @ms or until told to quit; true if quitting. On the monotonic
+ * clock: with the wall clock, setting it back an hour while the VM is in
+ * the stopped part of a cycle would keep it stopped for that hour. */
 static bool duty_wait(qm_duty *d, unsigned ms)
 {
 	struct timespec ts;
 	bool quit;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
 	ts.tv_nsec %= 1000000000L;
@@ -349,6 +351,7 @@ static void *duty_thread(void *arg)
 qm_duty *qm_duty_new(pid_t pid, qm_error *err)
 {
 	qm_duty *d = calloc(1, sizeof(*d));
+	pthread_condattr_t ca;
 	int rc;
 
 	if (!d) {
@@ -357,7 +360,10 @@ qm_duty *qm_duty_new(pid_t pid, qm_error *err)
 	}
 	d->pid = pid;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	rc = pthread_create(&d->tid, NULL, duty_thread, d);
 	if (rc) {
 		qm_error_errno(err, rc, "duty-cycle thread");
