@@ -85,14 +85,23 @@ static bool wait_rpc(ql_agent *a, qm_error *err)
 bool ql_agent_start(ql_agent *a, const char *name,
 		    const char *const *extra_args, qm_error *err)
 {
+	return ql_agent_start_ns(a, name, NULL, extra_args, err);
+}
+
+bool ql_agent_start_ns(ql_agent *a, const char *name, const char *netns,
+		       const char *const *extra_args, qm_error *err)
+{
 	const char *bin = ql_qmigd_binary();
 	char *argv[AGENT_ARGS_MAX + 1];
+	char netns_path[QL_PATH_MAX];
 	int n = 0;
 
 	memset(a, 0, sizeof(*a));
 	if (!*bin || access(bin, X_OK) < 0)
 		return qm_error_set(err, QM_ERR_NOTFOUND, "qmigd binary '%s' "
 				    "not found (set QMIG_QMIGD)", bin);
+	if (!ql__netns_path(netns, netns_path, sizeof(netns_path), err))
+		return false;
 	if (!make_dir(a, name, err))
 		goto fail;
 	argv[n++] = (char *)bin;
@@ -115,7 +124,7 @@ bool ql_agent_start(ql_agent *a, const char *name,
 		goto fail;
 	}
 	if (a->pid == 0)
-		ql__exec_logged(argv, a->log_path);
+		ql__exec_logged(argv, a->log_path, netns_path);
 	if (wait_rpc(a, err))
 		return true;
 fail:

@@ -8,9 +8,13 @@
 #define STOP_GRACE_MS 5000
 
 /* In the child: stdin from /dev/null, stdout+stderr to @log_path,
- * PR_SET_PDEATHSIG(SIGKILL), exec @argv. Never returns. */
-void ql__exec_logged(char *const *argv, const char *log_path)
-	__attribute__((noreturn));
+ * PR_SET_PDEATHSIG(SIGKILL), setns into @netns_path (NULL = stay), exec
+ * @argv. Never returns. */
+void ql__exec_logged(char *const *argv, const char *log_path,
+		     const char *netns_path) __attribute__((noreturn));
+/* "/run/netns/@netns" into @path, checked to exist; "" for NULL. */
+bool ql__netns_path(const char *netns, char *path, size_t len,
+		    qm_error *err);
 /* The last lines of @path (at most @len - 1 bytes), for error messages. */
 void ql__log_tail(const char *path, char *out, size_t len);
 void ql__sleep_ms(int ms);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,10 +254,31 @@ static bool make_files(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 
 /* ---- process ---- */
 
-void ql__exec_logged(char *const *argv, const char *log_path)
+bool ql__netns_path(const char *netns, char *path, size_t len,
+		    qm_error *err)
+{
+	path[0] = '\0';
+	if (!netns)
+		return true;
+	if (!*netns || strchr(netns, '/') || !strcmp(netns, ".") ||
+	    !strcmp(netns, ".."))
+		return qm_error_set(err, QM_ERR_INVAL, "network namespace '%s': "
+				    "expected a name under /run/netns", netns);
+	if (!qm_format(path, len, "/run/netns/%s", netns))
+		return qm_error_set(err, QM_ERR_TOO_BIG, "network namespace "
+				    "name '%s' too long", netns);
+	if (access(path, F_OK) < 0)
+		return qm_error_errno(err, errno, "network namespace '%s' (%s)",
+				      netns, path);
+	return true;
+}
+
+void ql__exec_logged(char *const *argv, const char *log_path,
+		     const char *netns_path)
 {
 	int null = open("/dev/null", O_RDONLY);
 	int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int ns;
 
 	/* Dies with the thread that launched it: no stray process after a
 	 * crashed test. */
@@ -266,6 +288,17 @@ void ql__exec_logged(char *const *argv, const char *log_path)
 	dup2(null, STDIN_FILENO);
 	dup2(log, STDOUT_FILENO);
 	dup2(log, STDERR_FILENO);
+	if (netns_path && *netns_path) {
+		/* Checked by the parent; this can still fail if the
+		 * namespace went away in between: say so in the log. */
+		ns = open(netns_path, O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+			dprintf(STDERR_FILENO, "network namespace %s: %s\n",
+				netns_path, strerror(errno));
+			_exit(127);
+		}
+		close(ns);
+	}
 	closefrom(3);
 	execv(argv[0], argv);
 	dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], strerror(errno));
@@ -375,6 +408,7 @@ bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 {
 	const char *qemu = ql_qemu_binary();
 	const char *kernel = o->kernel ? o->kernel : ql_guest_kernel();
+	char netns_path[QL_PATH_MAX];
 
 	memset(vm, 0, sizeof(*vm));
 	snprintf(vm->name, sizeof(vm->name), "%s", o->name ? o->name : "vm");
@@ -383,7 +417,8 @@ bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 	if (!qemu)
 		return qm_error_set(err, QM_ERR_NOTFOUND,
 				    "qemu-system-x86_64 not found in PATH");
-	if (!check_opts(o, kernel, err))
+	if (!check_opts(o, kernel, err) ||
+	    !ql__netns_path(o->netns, netns_path, sizeof(netns_path), err))
 		return false;
 	if (!make_files(vm, o, err) || !build_argv(vm, o, qemu, kernel, err))
 		goto fail;
@@ -394,7 +429,7 @@ bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 		goto fail;
 	}
 	if (vm->pid == 0)
-		ql__exec_logged(vm->argv, vm->log_path);
+		ql__exec_logged(vm->argv, vm->log_path, netns_path);
 	if (!wait_ready(vm, o->start_timeout_ms ? o->start_timeout_ms : 10000,
 			err))
 		goto fail;

@@ -52,6 +52,9 @@ typedef struct ql_vm_opts {
 	const char *incoming;    /* -incoming VALUE, e.g. "defer"; NULL = none */
 	const char *const *extra_args; /* NULL-terminated, appended as is */
 	int start_timeout_ms;    /* wait for the QMP socket; default 10000 */
+	const char *netns;       /* run in the network namespace of that name
+				  * (/run/netns/NAME, e.g. a rig side, see
+				  * tools/rig/rig.h); NULL = the caller's */
 } ql_vm_opts;
 
 #define QL_PATH_MAX 256
@@ -125,6 +128,11 @@ typedef struct ql_agent {
  */
 bool ql_agent_start(ql_agent *a, const char *name,
 		    const char *const *extra_args, qm_error *err);
+/* As ql_agent_start, with qmigd in the network namespace @netns
+ * (/run/netns/NAME; NULL = the caller's): its TCP listeners and peers are
+ * that namespace's, its unix RPC socket stays reachable by path. */
+bool ql_agent_start_ns(ql_agent *a, const char *name, const char *netns,
+		       const char *const *extra_args, qm_error *err);
 /* SIGTERM, wait up to 5 s, SIGKILL; remove the temp dir (unless
  * QMIG_KEEP). Returns the wait status (-1 if it never ran). */
 int ql_agent_stop(ql_agent *a);

@@ -7,7 +7,11 @@
  *
  *   qmig-launch [--name N] [--ram SIZE] [--mem file|memfd|private]
  *               [--kernel PATH] [--append "ws=64M rate=2000"] [--paused]
- *               [--accel auto|tcg|kvm] [-- EXTRA QEMU ARGS...]
+ *               [--accel auto|tcg|kvm] [--netns NAME]
+ *               [-- EXTRA QEMU ARGS...]
+ *
+ * --netns runs QEMU in the network namespace /run/netns/NAME (e.g. a side
+ * of a rig made by qmig-rig).
  */
 #include "tools/launch/launch.h"
 
@@ -30,7 +34,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: qmig-launch [--name N] [--ram SIZE] "
 		"[--mem file|memfd|private] [--kernel PATH] [--append ARGS] "
-		"[--paused] [--accel auto|tcg|kvm] [-- QEMU ARGS...]\n");
+		"[--paused] [--accel auto|tcg|kvm] [--netns NAME] "
+		"[-- QEMU ARGS...]\n");
 }
 
 static int parse_args(int argc, char **argv, ql_vm_opts *o)
@@ -43,6 +48,7 @@ static int parse_args(int argc, char **argv, ql_vm_opts *o)
 		{ "append", required_argument, NULL, 'a' },
 		{ "paused", no_argument, NULL, 'S' },
 		{ "accel", required_argument, NULL, 'A' },
+		{ "netns", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -54,6 +60,7 @@ static int parse_args(int argc, char **argv, ql_vm_opts *o)
 		case 'n': o->name = optarg; break;
 		case 'k': o->kernel = optarg; break;
 		case 'a': o->append = optarg; break;
+		case 'N': o->netns = optarg; break;
 		case 'S': o->paused = true; break;
 		case 'r':
 			if (!qm_parse_size(optarg, &o->ram_bytes, &err)) {
