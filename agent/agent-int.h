@@ -43,6 +43,7 @@ struct agent {
 	char peer_host[128];     /* its address, where receivers listen */
 	char run_dir[300];       /* STATE_DIR/run: sockets */
 	char qemu_binary[256];   /* absolute: the destination's QEMU */
+	struct state_writer *sw; /* the loop thread's state files */
 	bool stopping;
 };
 

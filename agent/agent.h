@@ -28,7 +28,12 @@ typedef struct agent_config {
 	char psk_file[256];      /* --psk-file: agent-to-agent key (0600) */
 	char token_file[256];    /* --token-file: for a TCP --rpc */
 	char qemu_binary[256];   /* --qemu: destination QEMU binary */
-	int max_migrations;      /* --max-migrations, default 4 */
+	int max_migrations;      /* --max-migrations, default 4: outgoing
+				  * migrations running at once (more are
+				  * queued), and incoming ones (more are
+				  * refused) */
+	int max_queued;          /* --max-queued, default 64: outgoing
+				  * migrations waiting for a slot */
 	uint64_t staged_max_bytes; /* --staged-max-bytes, default 4G; 0 = keep
 				    * no staged copies */
 } agent_config;

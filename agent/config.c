@@ -4,8 +4,8 @@
  *
  *   qmigd --state-dir DIR --rpc unix:PATH|tcp:HOST:PORT
  *         [--peer-listen HOST:PORT] [--psk-file FILE] [--token-file FILE]
- *         [--qemu PATH] [--max-migrations N] [--staged-max-bytes SIZE]
- *         [--config FILE]
+ *         [--qemu PATH] [--max-migrations N] [--max-queued N]
+ *         [--staged-max-bytes SIZE] [--config FILE]
  *
  * The file holds "key = value" lines with the same keys without the
  * leading dashes ("state-dir = /var/lib/qmig"); '#' starts a comment.
@@ -20,10 +20,22 @@
 
 typedef struct key {
 	const char *name;
-	size_t off, len;   /* string member, or len 0 for max_migrations */
+	size_t off, len;   /* string member, or len 0: a number (below) */
 } key;
 
 #define STR(n, m) { n, offsetof(agent_config, m), sizeof(((agent_config *)0)->m) }
+
+/* Integer options and their ranges. The queue bound stays well inside
+ * the agent's table of migrations (AGENT_MAX_MIGRATIONS, 256), which
+ * also holds the running ones and the finished history. */
+static const struct {
+	const char *name;
+	size_t off;
+	long min, max;
+} ints[] = {
+	{ "max-migrations", offsetof(agent_config, max_migrations), 1, 64 },
+	{ "max-queued", offsetof(agent_config, max_queued), 0, 128 },
+};
 
 static const key keys[] = {
 	STR("state-dir", state_dir),
@@ -33,16 +45,36 @@ static const key keys[] = {
 	STR("token-file", token_file),
 	STR("qemu", qemu_binary),
 	{ "max-migrations", 0, 0 },
+	{ "max-queued", 0, 0 },
 	{ "staged-max-bytes", 0, 0 },
 };
+
+static bool set_int(agent_config *c, const char *name, const char *val,
+		    qm_error *err)
+{
+	for (size_t i = 0; i < QM_ARRAY_SIZE(ints); i++) {
+		char *end;
+		long v;
+
+		if (strcmp(ints[i].name, name))
+			continue;
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (errno || *end || end == val || v < ints[i].min ||
+		    v > ints[i].max)
+			return qm_error_set(err, QM_ERR_INVAL, "%s: '%s' is not "
+					    "a number from %ld to %ld", name,
+					    val, ints[i].min, ints[i].max);
+		*(int *)((char *)c + ints[i].off) = (int)v;
+		return true;
+	}
+	return qm_error_set(err, QM_ERR_INVAL, "unknown option '%s'", name);
+}
 
 static bool set_key(agent_config *c, const char *name, const char *val,
 		    qm_error *err)
 {
 	for (size_t i = 0; i < QM_ARRAY_SIZE(keys); i++) {
-		char *end;
-		long v;
-
 		if (strcmp(keys[i].name, name))
 			continue;
 		if (keys[i].len) {
@@ -55,13 +87,7 @@ static bool set_key(agent_config *c, const char *name, const char *val,
 		}
 		if (!strcmp(name, "staged-max-bytes"))
 			return qm_parse_size(val, &c->staged_max_bytes, err);
-		errno = 0;
-		v = strtol(val, &end, 10);
-		if (errno || *end || v < 1 || v > 64)
-			return qm_error_set(err, QM_ERR_INVAL, "%s: '%s' is not "
-					    "a number from 1 to 64", name, val);
-		c->max_migrations = (int)v;
-		return true;
+		return set_int(c, name, val, err);
 	}
 	return qm_error_set(err, QM_ERR_INVAL, "unknown option '%s'", name);
 }
@@ -141,6 +167,7 @@ bool agent_config_parse(agent_config *c, int argc, char **argv, qm_error *err)
 
 	memset(c, 0, sizeof(*c));
 	c->max_migrations = 4;
+	c->max_queued = 64;
 	c->staged_max_bytes = 4ULL << 30;
 	/* The file first, wherever --config appears. */
 	for (int i = 1; i < argc; i++) {

@@ -5,6 +5,9 @@
 #define LOG_PREFIX "qmigd"
 #include "agent/agent-int.h"
 #include "agent/migration.h"
+#include "agent/records.h"
+#include "agent/recover.h"
+#include "agent/state-writer.h"
 #include "agent/statedir.h"
 
 #include <errno.h>
@@ -40,6 +43,8 @@ bool agent_add_vm(agent *a, agent_vm *vm, qm_error *err)
 				    "limit", AGENT_MAX_VMS);
 	a->vms[a->nvms++] = vm;
 	agent_watch_vm(a, vm);
+	/* So that a restarted agent finds it again. */
+	vm_record_save(a, vm);
 	return true;
 }
 
@@ -50,6 +55,7 @@ void agent_remove_vm(agent *a, agent_vm *vm)
 			continue;
 		agent_unwatch_vm(a, vm);
 		a->vms[i] = a->vms[--a->nvms];
+		vm_record_remove(a, vm->name);
 		return;
 	}
 }
@@ -270,7 +276,8 @@ agent *agent_new(const agent_config *c, qm_error *err)
 	}
 	a->cfg = *c;
 	a->sigfd = -1;
-	if (!qm_state_open(c->state_dir, err))
+	if (!qm_state_open(c->state_dir, err) ||
+	    !(a->sw = state_writer_new(c->state_dir, err)))
 		goto fail;
 	snprintf(a->run_dir, sizeof(a->run_dir), "%s/run", c->state_dir);
 	if (!qm_state_open(a->run_dir, err) || !find_qemu(a, err))
@@ -284,6 +291,9 @@ agent *agent_new(const agent_config *c, qm_error *err)
 	    !setup_signals(a, err) || !setup_rpc(a, err) ||
 	    !setup_peer(a, err))
 		goto fail;
+	/* Listening already, but nothing is served before the loop runs:
+	 * clients see the recovered state, never a half-recovered one. */
+	agent_recover(a);
 	pr_info("qmigd %s serving %s, state in %s", QMIG_VERSION_STRING,
 		c->rpc, c->state_dir);
 	return a;
@@ -321,9 +331,17 @@ static void wind_down(agent *a)
 {
 	int64_t deadline = qm_now_ms() + AGENT_STOP_WAIT_MS;
 
-	for (int i = 0; i < a->nmigs; i++)
-		if (!a->migs[i]->finished)
-			mig_cancel(a->migs[i]);
+	for (int i = 0; i < a->nmigs; i++) {
+		migration *m = a->migs[i];
+
+		/* A queued one has no worker to notice a cancel. */
+		if (m->st.phase == QM_PHASE_QUEUED)
+			mig_end_unstarted(a, m, QM_EV_CANCEL, "cancelled: the "
+					  "agent stopped while the migration "
+					  "was queued");
+		else if (!m->finished)
+			mig_cancel(m);
+	}
 	while (!all_finished(a) && qm_now_ms() < deadline)
 		agent_loop_run_once(a->loop, 100, NULL);
 }
@@ -366,5 +384,7 @@ void agent_free(agent *a)
 		close(a->sigfd);
 	}
 	agent_loop_free(a->loop);
+	/* Last: what the loop queued is written before the agent exits. */
+	state_writer_free(a->sw);
 	free(a);
 }

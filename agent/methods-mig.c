@@ -7,6 +7,9 @@
  */
 #define LOG_PREFIX "qmigd"
 #include "agent/mig-int.h"
+#include "agent/records.h"
+#include "agent/recover.h"
+#include "agent/state-writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +17,20 @@
 
 /* ---- registry ---- */
 
+static json_object *get_member(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
 migration *mig_find(agent *a, const char *id)
 {
 	for (int i = 0; i < a->nmigs; i++)
 		if (!strcmp(a->migs[i]->id, id))
 			return a->migs[i];
 	return NULL;
-}
-
-static int running(agent *a)
-{
-	int n = 0;
-
-	for (int i = 0; i < a->nmigs; i++)
-		n += !qm_phase_is_final(a->migs[i]->st.phase) &&
-		     a->migs[i]->st.phase != QM_PHASE_IN_DOUBT;
-	return n;
 }
 
 /* Drop the oldest finished migration when the history is full. */
@@ -55,9 +56,13 @@ migration *mig_new(agent *a, qm_side side, const mig_params *p,
 {
 	migration *m;
 
-	if (running(a) >= a->cfg.max_migrations) {
-		qm_error_set(err, QM_ERR_STATE, "%d migrations running, the "
-			     "limit (--max-migrations)", a->cfg.max_migrations);
+	/* Outgoing ones queue (m_start); an incoming one cannot wait, its
+	 * source is waiting on migration.prepare. */
+	if (side == QM_SIDE_DEST &&
+	    mig_count_running(a, side) >= a->cfg.max_migrations) {
+		qm_error_set(err, QM_ERR_TOO_BIG, "%d incoming migrations "
+			     "running, the limit (--max-migrations)",
+			     a->cfg.max_migrations);
 		return NULL;
 	}
 	make_room(a);
@@ -149,6 +154,7 @@ static json_object *m_start(void *ctx, rpc_call *call, json_object *j,
 	char host[128];
 	uint16_t port;
 	json_object *r;
+	bool queue;
 
 	if (!start_params(call, j, &p) ||
 	    !peer_split_hostport(p.dest, host, sizeof(host), &port, err))
@@ -164,21 +170,33 @@ static json_object *m_start(void *ctx, rpc_call *call, json_object *j,
 	if (!a->key.len)
 		return rpc_error_set(call, RPC_ERR_UNSUPPORTED, "no --psk-file: "
 				     "this agent cannot talk to a peer");
+	queue = mig_count_running(a, QM_SIDE_SOURCE) >= a->cfg.max_migrations;
+	if (queue && mig_count_queued(a) >= a->cfg.max_queued)
+		return rpc_error_set(call, RPC_ERR_TOO_BIG, "%d migrations "
+				     "running (--max-migrations) and %d queued: "
+				     "the queue is full (--max-queued)",
+				     a->cfg.max_migrations, mig_count_queued(a));
 	m = mig_new(a, QM_SIDE_SOURCE, &p, err);
-	if (!m || !mig_new_id(m->id, m->raw_id, err))
+	if (!m)
 		return NULL;
-	m->vm = vm;
-	vm->busy = true;
-	agent_unwatch_vm(a, vm);
-	if (!agent_spawn(p.compat ? mig_compat_source_thread
-				  : mig_source_thread, m, err)) {
-		vm->busy = false;
-		agent_watch_vm(a, vm);
+	if (!mig_new_id(m->id, m->raw_id, err)) {
 		m->st.phase = QM_PHASE_FAILED;
 		m->finished = true;
 		return NULL;
 	}
-	pr_info("migration %s: %s to %s started", m->id, vm->name, p.dest);
+	m->vm = vm;
+	/* Queued, the VM is reserved (no second start, no detach) but
+	 * untouched: the loop keeps watching it. */
+	vm->busy = true;
+	if (queue)
+		m->st.phase = QM_PHASE_QUEUED;
+	/* Known to a restart from now on (the worker waits for it). */
+	migrec_save(m, m->st.phase, NULL, MIGREC_ASYNC);
+	if (queue)
+		pr_info("migration %s: %s to %s queued (position %d)", m->id,
+			vm->name, p.dest, mig_queue_position(a, m));
+	else if (!mig_launch(a, m, err))
+		return NULL;
 	r = json_object_new_object();
 	json_object_object_add(r, "id", json_object_new_string(m->id));
 	return r;
@@ -200,12 +218,23 @@ static migration *mig_param(agent *a, json_object *j, rpc_call *call)
 	return m;
 }
 
+/* A queued migration also says where it stands in the queue. */
+static json_object *with_queue(agent *a, migration *m, json_object *o)
+{
+	int pos = mig_queue_position(a, m);
+
+	if (pos)
+		json_object_object_add(o, "queue_position",
+				       json_object_new_int(pos));
+	return o;
+}
+
 static json_object *m_status(void *ctx, rpc_call *call, json_object *j,
 			     qm_error *err)
 {
 	migration *m = mig_param(ctx, j, call);
 
-	return m ? mig_status_json(m) : NULL;
+	return m ? with_queue(ctx, m, mig_status_json(m)) : NULL;
 }
 
 static json_object *m_list(void *ctx, rpc_call *call, json_object *j,
@@ -215,7 +244,8 @@ static json_object *m_list(void *ctx, rpc_call *call, json_object *j,
 	json_object *o = json_object_new_object(), *l = json_object_new_array();
 
 	for (int i = 0; i < a->nmigs; i++)
-		json_object_array_add(l, mig_status_json(a->migs[i]));
+		json_object_array_add(l, with_queue(a, a->migs[i],
+					mig_status_json_brief(a->migs[i])));
 	json_object_object_add(o, "migrations", l);
 	return o;
 }
@@ -227,6 +257,11 @@ static json_object *m_cancel(void *ctx, rpc_call *call, json_object *j,
 
 	if (!m)
 		return NULL;
+	if (m->st.phase == QM_PHASE_QUEUED) {
+		mig_end_unstarted(ctx, m, QM_EV_CANCEL,
+				  "cancelled while queued");
+		return json_object_new_object();
+	}
 	if (qm_phase_is_final(m->st.phase) ||
 	    m->st.phase == QM_PHASE_SWITCHOVER ||
 	    m->st.phase == QM_PHASE_IN_DOUBT)
@@ -239,28 +274,23 @@ static json_object *m_cancel(void *ctx, rpc_call *call, json_object *j,
 
 /* ---- end of a migration (loop thread) ---- */
 
+/* The record of an ended migration (in doubt: not ended, but all a
+ * restart needs is that COMMIT may be out). */
 static void record(agent *a, migration *m)
 {
-	char rel[64];
-	json_object *o = mig_status_json(m);
-	qm_error err = QM_ERROR_INIT;
+	mig_record r = { .ran = m->st.phase == QM_PHASE_COMPLETED };
 
-	snprintf(rel, sizeof(rel), "migrations/%s.json", m->id);
-	if (!qm_state_write_json(a->cfg.state_dir, rel, o, &err))
-		pr_warn("recording migration %s: %s", m->id, err.msg);
-	json_object_put(o);
+	migrec_save(m, m->st.phase, m->side == QM_SIDE_DEST ? &r : NULL,
+		    MIGREC_ASYNC);
 }
 
 static void learn(agent *a, migration *m)
 {
-	qm_error err = QM_ERROR_INIT;
 	json_object *o;
 
 	qm_predictor_learn(&a->predictor, &m->st.predicted, &m->st.actual);
 	o = qm_predictor_to_json(&a->predictor);
-	if (!qm_state_write_json(a->cfg.state_dir, "predictor.json", o, &err))
-		pr_warn("saving the predictor: %s", err.msg);
-	json_object_put(o);
+	state_writer_put(a->sw, "predictor.json", o, true, false);
 }
 
 void mig_source_finished(void *arg)
@@ -278,12 +308,16 @@ void mig_source_finished(void *arg)
 		agent_vm_detach(vm);
 		free(vm);
 		m->vm = NULL;
-	} else if (m->st.phase != QM_PHASE_IN_DOUBT) {
+	} else if (m->st.phase == QM_PHASE_IN_DOUBT) {
+		/* The VM stays busy and paused until the destination says. */
+		mig_resolve_start(a, m);
+	} else {
 		vm->busy = false;
 		agent_watch_vm(a, vm);
 	}
 	rpc_server_notify(a->rpc, "migration", "migration.finished",
 			  mig_status_json(m), NULL);
+	mig_queue_kick(a);
 }
 
 void mig_dest_finished(void *arg)
@@ -293,13 +327,15 @@ void mig_dest_finished(void *arg)
 	qm_error err = QM_ERROR_INIT;
 
 	m->finished = true;
-	record(m->a, m);
+	/* The VM's record before the final one: a restart in between finds
+	 * the VM by either. */
 	if (d->vm && !agent_add_vm(m->a, d->vm, &err)) {
 		pr_warn("migration %s: %s", m->id, err.msg);
 		agent_vm_detach(d->vm);
 		free(d->vm);
 	}
 	d->vm = NULL;
+	record(m->a, m);
 	tp_receiver_free(d->rx);
 	d->rx = NULL;
 	ld_result_free(&d->lr);
@@ -319,6 +355,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	mig_params p = { 0 };
 	dest_state *d;
 	migration *m;
+	int port = 0;
 
 	if (!rpc_param_string(j, "id", true, &id, call) ||
 	    !rpc_param_string(j, "vm", true, &vm, call) ||
@@ -349,13 +386,17 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	d = calloc(1, sizeof(*d));
 	m->side_state = d;
 	if (!d) {
+		m->st.phase = QM_PHASE_FAILED;
 		m->finished = true;
 		return rpc_error_set(call, RPC_ERR_INTERNAL, "out of memory");
 	}
 	*d = (dest_state){ .m = m, .devstate_fd = -1 };
 	ld_desc_init(&d->desc);
-	if (!mig_dest_prepare(d, launch, err) ||
-	    !agent_spawn(mig_dest_thread, d, err)) {
+	/* The port is read before the worker runs: it frees the receiver
+	 * when it ends, possibly before this returns. */
+	if (mig_dest_prepare(d, launch, err))
+		port = tp_receiver_port(d->rx);
+	if (!port || !agent_spawn(mig_dest_thread, d, err)) {
 		mig_fail_msg(m, err);
 		m->st.phase = QM_PHASE_FAILED;
 		m->finished = true;
@@ -364,9 +405,62 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 		return NULL;
 	}
 	r = json_object_new_object();
-	json_object_object_add(r, "port",
-			       json_object_new_int(tp_receiver_port(d->rx)));
+	json_object_object_add(r, "port", json_object_new_int(port));
 	return r;
+}
+
+/* ---- migration.outcome (peer): a source in doubt asks ---- */
+
+/*
+ * What became of a migration that arrived here: its phase, whether it is
+ * final, and whether its QEMU was ever told to run (a destination that
+ * ran the VM and lost it must not let the source resume). From memory,
+ * and from the record, which outlives restarts and the history's
+ * limit.
+ */
+static json_object *m_outcome(void *ctx, rpc_call *call, json_object *j,
+			      qm_error *err)
+{
+	agent *a = ctx;
+	qm_error lerr = QM_ERROR_INIT;
+	qm_phase ph = QM_PHASE__COUNT;
+	json_object *rec, *o;
+	mig_record r = { .ran = false };
+	const char *id;
+	migration *m;
+
+	if (!rpc_param_string(j, "id", true, &id, call))
+		return NULL;
+	m = mig_find(a, id);
+	if (m && m->side != QM_SIDE_DEST)
+		m = NULL;
+	if (!m || m->finished) {
+		rec = migrec_load(a, id, &lerr);
+		if (rec) {
+			const char *side = json_object_get_string(
+						get_member(rec, "side"));
+
+			migrec_parse(rec, &r, &ph);
+			if (!side || strcmp(side, "destination"))
+				ph = QM_PHASE__COUNT;
+			json_object_put(rec);
+		}
+	}
+	/* In memory, the phase is current (the record of an ended one may
+	 * still wait in the state writer); "ran" comes from the record. */
+	if (m)
+		ph = m->st.phase;
+	if (ph == QM_PHASE__COUNT)
+		return rpc_error_set(call, RPC_ERR_MIGRATION_NOT_FOUND, "no "
+				     "migration '%s' arrived here", id);
+	o = json_object_new_object();
+	json_object_object_add(o, "phase",
+			       json_object_new_string(qm_phase_name(ph)));
+	json_object_object_add(o, "final",
+			       json_object_new_boolean(qm_phase_is_final(ph)));
+	json_object_object_add(o, "ran", json_object_new_boolean(
+			ph == QM_PHASE_COMPLETED || r.ran));
+	return o;
 }
 
 static const char *const p_start[] = { "vm", "dest", "max_downtime_ms",
@@ -398,5 +492,6 @@ const rpc_method agent_peer_methods[] = {
 	{ "migration.verify", mig_compat_verify, p_verify, 0 },
 	{ "migration.commit", mig_compat_commit, p_id, 0 },
 	{ "migration.abort", mig_compat_abort, p_abort, 0 },
+	{ "migration.outcome", m_outcome, p_id, 0 },
 };
 const size_t agent_peer_methods_count = QM_ARRAY_SIZE(agent_peer_methods);

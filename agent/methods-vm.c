@@ -7,6 +7,7 @@
  */
 #define LOG_PREFIX "qmigd"
 #include "agent/agent-int.h"
+#include "agent/recover.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,14 @@ static json_object *m_agent_info(void *ctx, rpc_call *call, json_object *p,
 	json_object_object_add(o, "vms", json_object_new_int(a->nvms));
 	json_object_object_add(o, "max_migrations",
 			       json_object_new_int(a->cfg.max_migrations));
+	json_object_object_add(o, "max_queued",
+			       json_object_new_int(a->cfg.max_queued));
+	json_object_object_add(o, "migrations_running", json_object_new_int(
+			mig_count_running(a, QM_SIDE_SOURCE)));
+	json_object_object_add(o, "migrations_incoming", json_object_new_int(
+			mig_count_running(a, QM_SIDE_DEST)));
+	json_object_object_add(o, "migrations_queued",
+			       json_object_new_int(mig_count_queued(a)));
 	return o;
 }
 

@@ -30,6 +30,8 @@
  */
 #define LOG_PREFIX "compat"
 #include "agent/mig-int.h"
+#include "agent/records.h"
+#include "agent/recover.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -249,8 +251,7 @@ static bool prepare_peer(compat_src *s, char *uri, size_t len, qm_error *err)
 			       err);
 	if (!s->peer || !(p = prepare_params(s, err)))
 		return false;
-	r = rpc_client_call(s->peer, "migration.prepare", p, PEER_TIMEOUT_MS,
-			    err);
+	r = mig_prepare_call(s->peer, p, PEER_TIMEOUT_MS, &s->m->cancel, err);
 	/* A prepare that timed out may still launch Qd there: abort it. */
 	s->prepared = r || err->code == QM_ERR_TIMEOUT;
 	if (!r) {
@@ -689,6 +690,9 @@ static bool run(compat_src *s, qm_error *err)
 	if (!verify(s, err))
 		return false;
 	mig_step(s->m, QM_EV_VERIFIED, true);
+	/* Before COMMIT can be out: from here a restart must not resume the
+	 * source without asking the destination. */
+	migrec_save(s->m, QM_PHASE_SWITCHOVER, NULL, MIGREC_NOSYNC);
 	return switchover(s, err);
 }
 
@@ -698,6 +702,7 @@ void *mig_compat_source_thread(void *arg)
 	compat_src s = { .m = m, .vm = m->vm };
 	qm_error err = QM_ERROR_INIT;
 
+	migrec_worker_start(m);
 	if (run(&s, &err)) {
 		mig_step(m, QM_EV_COMMITTED, true);
 	} else {
@@ -976,8 +981,10 @@ static bool do_commit(compat_dest *cd, const compat_req *r, qm_error *err)
 	if (!qd_ready(cd, err))
 		return false;
 	mig_step(cd->d.m, QM_EV_VERIFIED, false);
+	mig_dest_record(&cd->d, QM_PHASE_SWITCHOVER, false, MIGREC_NOSYNC);
 	if (!qmp_cont(cd->d.qd, err))
 		return false;
+	mig_dest_record(&cd->d, QM_PHASE_SWITCHOVER, true, MIGREC_NOSYNC);
 	/* It runs here: acknowledge even if the announce fails (it only
 	 * speeds up network convergence). */
 	if (!qmp_announce_self(cd->d.qd, NULL, NULL))
@@ -1092,8 +1099,12 @@ static void *compat_dest_thread(void *arg)
 	qm_error err = QM_ERROR_INIT;
 	json_object *r = NULL;
 	uint16_t port = 0;
-	bool ok = listen_incoming(cd, &port, &err);
+	bool ok;
 
+	mig_dest_record(&cd->d, QM_PHASE_SETUP, false, 0);
+	ok = listen_incoming(cd, &port, &err);
+	if (cd->d.qd_pid > 0)
+		mig_dest_record(&cd->d, QM_PHASE_SETUP, false, 0);
 	if (ok) {
 		r = json_object_new_object();
 		json_object_object_add(r, "port", json_object_new_int(port));

@@ -16,6 +16,7 @@
  */
 #define LOG_PREFIX "dest"
 #include "agent/mig-int.h"
+#include "agent/records.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -282,11 +283,20 @@ static bool commit(dest_state *d, qm_error *err)
 				    "incoming migration is '%s'", mi.status_str);
 	if (!qmp_cont(d->qd, err))
 		return false;
+	mig_dest_record(d, QM_PHASE_SWITCHOVER, true, MIGREC_NOSYNC);
+	mig_fault_point("dest-running");
 	/* The VM runs here from now on: acknowledge even if the announce
 	 * fails (it only speeds up network convergence). */
 	if (!qmp_announce_self(d->qd, NULL, NULL))
 		pr_warn("announce-self failed on %s", d->m->p.vm);
-	return tp_receiver_ack_commit(d->rx, err);
+	/* Killing Qd now would lose a VM that has run: a lost ACK leaves
+	 * the source in doubt, and it asks us (migration.outcome). */
+	if (!tp_receiver_ack_commit(d->rx, err)) {
+		pr_warn("migration %s: the VM runs here, the ACK did not reach "
+			"the source: %s", d->m->id, err->msg);
+		qm_error_clear(err);
+	}
+	return true;
 }
 
 /* ---- the worker ---- */
@@ -313,6 +323,9 @@ static int serve_one(dest_state *d, qm_error *err)
 	case TP_FRAME_COMMIT:
 		if (d->m->st.phase == QM_PHASE_VERIFY)
 			mig_step(d->m, QM_EV_VERIFIED, false);
+		/* In the downtime: no fsync (see qm_state_write_json_nosync). */
+		mig_dest_record(d, QM_PHASE_SWITCHOVER, false, MIGREC_NOSYNC);
+		mig_fault_point("dest-commit");
 		ok = commit(d, err);
 		if (ok)
 			rc = 2;
@@ -329,8 +342,11 @@ static bool run(dest_state *d, qm_error *err)
 {
 	int rc;
 
-	if (!tp_receiver_accept(d->rx, err) || !launch_qd(d, err) ||
-	    !connect_qd(d, err) || !prepare_incoming(d, err))
+	if (!tp_receiver_accept(d->rx, err) || !launch_qd(d, err))
+		return false;
+	mig_dest_record(d, QM_PHASE_SETUP, false, 0);
+	mig_fault_point("dest-setup");
+	if (!connect_qd(d, err) || !prepare_incoming(d, err))
 		return false;
 	mig_step(d->m, QM_EV_START_OK, false);
 	while ((rc = serve_one(d, err)) != 2) {
@@ -378,6 +394,9 @@ void *mig_dest_thread(void *arg)
 	migration *m = d->m;
 	qm_error err = QM_ERROR_INIT;
 
+	/* Before Qd exists: its directory is what a restart cleans up if
+	 * the agent dies before the pid is recorded. */
+	mig_dest_record(d, QM_PHASE_SETUP, false, 0);
 	if (run(d, &err)) {
 		mig_step(m, QM_EV_COMMITTED, false);
 		attach_here(d);
@@ -397,6 +416,10 @@ void *mig_dest_thread(void *arg)
 	if (d->devstate_fd >= 0)
 		close(d->devstate_fd);
 	dl_ram_view_close(&d->view);
+	/* Its teardown (stream threads, rings, the RAM mappings) takes tens
+	 * of ms under load: here, not on the loop thread. */
+	tp_receiver_free(d->rx);
+	d->rx = NULL;
 	agent_mailbox_post(m->a->mb, mig_dest_finished, d);
 	return NULL;
 }
@@ -458,6 +481,20 @@ bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
 }
 
 /* ---- shared with compat mode (mig-compat.c) ---- */
+
+void mig_dest_record(struct dest_state *d, qm_phase phase, bool ran,
+		     unsigned flags)
+{
+	const ld_path *q = ld_result_qmp(&d->lr);
+	mig_record r = { .ran = ran };
+
+	snprintf(r.vm_dir, sizeof(r.vm_dir), "%s", d->lr.vm_dir);
+	snprintf(r.qmp, sizeof(r.qmp), "%s", q ? q->dst : "");
+	if (d->qd_pid > 0 && !qm_proc_id_of(d->qd_pid, &r.qemu, NULL))
+		/* It died already: recovery finds nothing to kill. */
+		r.qemu.pid = 0;
+	migrec_save(d->m, phase, &r, flags);
+}
 
 bool mig_dest_start_qd(dest_state *d, qm_error *err)
 {

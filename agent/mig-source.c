@@ -17,6 +17,8 @@
  */
 #define LOG_PREFIX "source"
 #include "agent/mig-int.h"
+#include "agent/records.h"
+#include "agent/recover.h"
 #include "agent/throttle.h"
 
 #include <errno.h>
@@ -111,8 +113,7 @@ static bool prepare_peer(source_state *s, uint16_t *port, qm_error *err)
 			       err);
 	if (!s->peer || !(p = prepare_params(s, err)))
 		return false;
-	r = rpc_client_call(s->peer, "migration.prepare", p, PEER_TIMEOUT_MS,
-			    err);
+	r = mig_prepare_call(s->peer, p, PEER_TIMEOUT_MS, &s->m->cancel, err);
 	if (!r) {
 		qm_error_prepend(err, "destination agent %s", s->m->p.dest);
 		return false;
@@ -391,6 +392,14 @@ static bool precopy(source_state *s, qm_error *err)
 		gate(s, &st, &pred, s->round ? not_shrinking : 0, v.bandwidth,
 		     &d);
 		set_status(s, apply_round, &v);
+		mig_round_record(s->m, &(mig_round){
+			.round = (unsigned)s->round,
+			.pages_sent = rs.pages_full + rs.pages_zero +
+				      rs.pages_dup + rs.pages_have,
+			.bytes = rs.bytes_tx + rs.bytes_rx,
+			.dirty_pages = st.pages_dirty,
+			.duration_ms = (st.find_ns + s->send_ns) / 1e6,
+			.predicted_downtime_ms = pred.total_ms });
 		if (d.action == QM_GATE_ABORT)
 			return qm_error_set(err, QM_ERR_TIMEOUT, "deadline: %s "
 					    "(predicted downtime %.0f ms, max "
@@ -765,20 +774,30 @@ static bool run(source_state *s, qm_error *err)
 	if (!setup(s, err))
 		return false;
 	mig_step(s->m, QM_EV_START_OK, false);
+	migrec_save(s->m, QM_PHASE_PRECOPY, NULL, 0);
 	if (!precopy(s, err))
 		return false;
 	unthrottle(s);
+	/* Write-ahead, before the downtime starts: a restart that reads
+	 * stop-copy resumes the VM. */
+	migrec_save(s->m, QM_PHASE_STOP_COPY, NULL, 0);
 	s->t_stop_ns = qm_now_ns();
 	if (!qmp_stop(s->vm->q, err))
 		return false;
 	s->paused = true;
 	mig_step(s->m, QM_EV_GATE_STOP, true);
+	mig_fault_point("stop-copy");
 	if (!final_pass(s, err) || !device_state(s, err))
 		return false;
 	mig_step(s->m, QM_EV_FINAL_SENT, true);
+	mig_fault_point("verify");
 	if (!verify(s, err))
 		return false;
 	mig_step(s->m, QM_EV_VERIFIED, true);
+	/* Write-ahead of COMMIT, so a restart never resumes the source
+	 * without asking the destination; in the downtime, so no fsync. */
+	migrec_save(s->m, QM_PHASE_SWITCHOVER, NULL, MIGREC_NOSYNC);
+	mig_fault_point("switchover");
 	return switchover(s, err);
 }
 
@@ -789,6 +808,7 @@ void *mig_source_thread(void *arg)
 	qm_error err = QM_ERROR_INIT;
 
 	memcpy(s.raw_id, m->raw_id, sizeof(s.raw_id));
+	migrec_worker_start(m);
 	if (!run(&s, &err)) {
 		bool in_doubt = m->st.phase == QM_PHASE_SWITCHOVER &&
 				err.code != QM_ERR_CANCELLED;

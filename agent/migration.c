@@ -98,7 +98,51 @@ static void add_flat(json_object *o, const migration *m, const mig_status *s)
 			s->started_ms));
 }
 
-json_object *mig_status_json(migration *m)
+static json_object *round_json(const mig_round *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "round", json_object_new_int64(r->round));
+	json_object_object_add(o, "pages_sent",
+			       json_object_new_int64(r->pages_sent));
+	json_object_object_add(o, "bytes", json_object_new_int64(r->bytes));
+	json_object_object_add(o, "dirty_pages",
+			       json_object_new_int64(r->dirty_pages));
+	json_object_object_add(o, "duration_ms", num(r->duration_ms));
+	json_object_object_add(o, "predicted_downtime_ms",
+			       num(r->predicted_downtime_ms));
+	return o;
+}
+
+/* Oldest first. Copied out under the lock, so the JSON is built without
+ * holding up the worker. */
+static json_object *rounds_json(migration *m)
+{
+	json_object *a = json_object_new_array();
+	mig_round *copy = malloc(sizeof(m->rounds));
+	uint64_t n, first;
+
+	if (!copy)
+		return a;
+	pthread_mutex_lock(&m->lock);
+	n = m->nrounds;
+	memcpy(copy, m->rounds, sizeof(m->rounds));
+	pthread_mutex_unlock(&m->lock);
+	first = n > MIG_ROUNDS_MAX ? n - MIG_ROUNDS_MAX : 0;
+	for (uint64_t i = first; i < n; i++)
+		json_object_array_add(a, round_json(&copy[i % MIG_ROUNDS_MAX]));
+	free(copy);
+	return a;
+}
+
+void mig_round_record(migration *m, const mig_round *r)
+{
+	pthread_mutex_lock(&m->lock);
+	m->rounds[m->nrounds++ % MIG_ROUNDS_MAX] = *r;
+	pthread_mutex_unlock(&m->lock);
+}
+
+json_object *mig_status_json_brief(migration *m)
 {
 	json_object *o = json_object_new_object();
 	mig_status s;
@@ -115,13 +159,21 @@ json_object *mig_status_json(migration *m)
 	return o;
 }
 
+json_object *mig_status_json(migration *m)
+{
+	json_object *o = mig_status_json_brief(m);
+
+	json_object_object_add(o, "rounds", rounds_json(m));
+	return o;
+}
+
 /* Loop thread: push the current status to subscribers. */
 static void notify_task(void *arg)
 {
 	migration *m = arg;
 
 	rpc_server_notify(m->a->rpc, "migration", "migration.progress",
-			  mig_status_json(m), NULL);
+			  mig_status_json_brief(m), NULL);
 }
 
 void mig_step(migration *m, qm_event ev, bool source_paused)

@@ -68,6 +68,23 @@ typedef struct mig_status {
 	int64_t started_ms, ended_ms;
 } mig_status;
 
+/*
+ * One pre-copy round as the source engine saw it at its end, for plots
+ * and for judging the predictor after the fact: migration.status lists
+ * the last MIG_ROUNDS_MAX of them (a ring inside the migration, so a long
+ * non-converging pre-copy costs no more memory than a short one).
+ */
+#define MIG_ROUNDS_MAX 256
+
+typedef struct mig_round {
+	unsigned round;              /* 0 for the first (every page) */
+	uint64_t pages_sent;         /* full + zero + dup + have */
+	uint64_t bytes;              /* transport bytes both ways */
+	uint64_t dirty_pages;        /* found changed by this round's scan */
+	double duration_ms;          /* the round's scan and send */
+	double predicted_downtime_ms;/* the gate's prediction after it */
+} mig_round;
+
 typedef struct agent agent;
 typedef struct agent_vm agent_vm;
 
@@ -80,20 +97,27 @@ typedef struct migration {
 	mig_params p;
 	pthread_mutex_t lock;
 	mig_status st;               /* under @lock */
+	mig_round rounds[MIG_ROUNDS_MAX]; /* under @lock: ring, the last */
+	uint64_t nrounds;            /* ... of this many recorded */
 	atomic_bool cancel;
 	struct tp_sender *tx;        /* under @lock: interrupted on cancel */
 	bool finished;               /* loop thread: worker has posted its end */
 	void *side_state;            /* mig-source.c / mig-dest.c private */
 } migration;
 
-/* Status as the contract names it (loop thread, takes the lock). */
+/* Status as the contract names it (loop thread, takes the lock), with
+ * the rounds history; brief: without it, where it would be repeated for
+ * every migration (migration.list) or every round (progress). */
 json_object *mig_status_json(migration *m);
+json_object *mig_status_json_brief(migration *m);
 /* Move to the phase after @ev; logs refusals (a bug) and keeps the phase.
  * Worker thread. Also sends a notification through the agent. */
 void mig_step(migration *m, qm_event ev, bool source_paused);
 /* Ask the migration to stop (any thread): sets @cancel and interrupts a
  * transport call it is blocked in. */
 void mig_cancel(migration *m);
+/* Append a finished pre-copy round to the history (worker thread). */
+void mig_round_record(migration *m, const mig_round *r);
 /* Record the first error (worker thread). */
 void mig_fail_msg(migration *m, const qm_error *err);
 /* Random 128-bit id as 32 hex digits, and its raw bytes. */

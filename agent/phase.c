@@ -20,6 +20,7 @@ static const char *const phase_names[QM_PHASE__COUNT] = {
 	[QM_PHASE_CANCELLED] = "cancelled",
 	[QM_PHASE_ROLLED_BACK] = "rolled-back",
 	[QM_PHASE_IN_DOUBT] = "in-doubt",
+	[QM_PHASE_QUEUED] = "queued",
 };
 
 static const char *const event_names[QM_EV__COUNT] = {
@@ -34,24 +35,29 @@ static const char *const event_names[QM_EV__COUNT] = {
 	[QM_EV_PEER_LOST] = "peer-lost",
 	[QM_EV_RESOLVED_OK] = "resolved-ok",
 	[QM_EV_RESOLVED_BACK] = "resolved-back",
+	[QM_EV_DEQUEUE] = "dequeue",
 };
 
 /*
  * Tables: [phase][event] = next phase, FAILURE, or NONE (refused). Each
  * row lists every event, in enum order:
  *   start-ok round-done gate-stop final-sent verified committed
- *   fail cancel peer-lost resolved-ok resolved-back
+ *   fail cancel peer-lost resolved-ok resolved-back dequeue
  */
-#define ROW(so, rd, gs, fs, vf, cm, fl, cn, pl, rok, rbk) \
-	{ so, rd, gs, fs, vf, cm, fl, cn, pl, rok, rbk }
+#define ROW(so, rd, gs, fs, vf, cm, fl, cn, pl, rok, rbk, dq) \
+	{ so, rd, gs, fs, vf, cm, fl, cn, pl, rok, rbk, dq }
 #define N NONE
 #define CAN QM_PHASE_CANCELLED
 /* Before switchover: failures fail (or roll back), cancel cancels. */
 #define ROW_BEFORE(so, rd, gs, fs, vf) \
-	ROW(so, rd, gs, fs, vf, N, FAILURE, CAN, FAILURE, N, N)
-#define ROW_FINAL ROW(N, N, N, N, N, N, N, N, N, N, N)
+	ROW(so, rd, gs, fs, vf, N, FAILURE, CAN, FAILURE, N, N, N)
+#define ROW_FINAL ROW(N, N, N, N, N, N, N, N, N, N, N, N)
 
 static const int source_table[QM_PHASE__COUNT][QM_EV__COUNT] = {
+	/* Nothing touched the VM yet: a failure (VM lost, deadline passed
+	 * while waiting) is "failed", never a rollback. */
+	[QM_PHASE_QUEUED] = ROW(N, N, N, N, N, N, QM_PHASE_FAILED, CAN,
+				N, N, N, QM_PHASE_SETUP),
 	[QM_PHASE_SETUP] = ROW_BEFORE(QM_PHASE_PRECOPY, N, N, N, N),
 	[QM_PHASE_PRECOPY] = ROW_BEFORE(N, QM_PHASE_PRECOPY,
 					QM_PHASE_STOP_COPY, N, N),
@@ -60,9 +66,9 @@ static const int source_table[QM_PHASE__COUNT][QM_EV__COUNT] = {
 	/* COMMIT is out: a lost peer is in doubt, and a cancel is too late. */
 	[QM_PHASE_SWITCHOVER] = ROW(N, N, N, N, N, QM_PHASE_COMPLETED,
 				    QM_PHASE_IN_DOUBT, N, QM_PHASE_IN_DOUBT,
-				    N, N),
+				    N, N, N),
 	[QM_PHASE_IN_DOUBT] = ROW(N, N, N, N, N, N, N, N, N,
-				  QM_PHASE_COMPLETED, QM_PHASE_ROLLED_BACK),
+				  QM_PHASE_COMPLETED, QM_PHASE_ROLLED_BACK, N),
 	[QM_PHASE_COMPLETED] = ROW_FINAL,
 	[QM_PHASE_FAILED] = ROW_FINAL,
 	[QM_PHASE_CANCELLED] = ROW_FINAL,
@@ -84,8 +90,11 @@ static const int dest_table[QM_PHASE__COUNT][QM_EV__COUNT] = {
 	[QM_PHASE_STOP_COPY] = ROW_BEFORE(N, N, N, QM_PHASE_VERIFY, N),
 	[QM_PHASE_VERIFY] = ROW_BEFORE(N, N, N, N, QM_PHASE_SWITCHOVER),
 	[QM_PHASE_SWITCHOVER] = ROW(N, N, N, N, N, QM_PHASE_COMPLETED,
-				    QM_PHASE_FAILED, N, QM_PHASE_FAILED, N, N),
+				    QM_PHASE_FAILED, N, QM_PHASE_FAILED, N, N,
+				    N),
 	[QM_PHASE_IN_DOUBT] = ROW_FINAL,
+	/* Destinations never queue: a prepare over the limit is refused. */
+	[QM_PHASE_QUEUED] = ROW_FINAL,
 	[QM_PHASE_COMPLETED] = ROW_FINAL,
 	[QM_PHASE_FAILED] = ROW_FINAL,
 	[QM_PHASE_CANCELLED] = ROW_FINAL,

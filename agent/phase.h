@@ -18,6 +18,10 @@
  *     ▼                                            ▼                   ▼
  *   failed | cancelled | rolled-back ◀─────────────┘               completed
  *
+ * A source migration started while --max-migrations others run waits in
+ * "queued" first: dequeue takes it to setup, cancel or fail end it there
+ * (the VM was never touched).
+ *
  * Before the destination runs, every failure ends in rolled-back when the
  * source had been paused (it is resumed) and in failed/cancelled when it
  * never was. In switchover (COMMIT sent, no ACK yet) a lost peer is
@@ -42,6 +46,7 @@ typedef enum qm_phase {
 	QM_PHASE_CANCELLED,
 	QM_PHASE_ROLLED_BACK,
 	QM_PHASE_IN_DOUBT,
+	QM_PHASE_QUEUED,      /* source: waiting for a slot (--max-migrations) */
 	QM_PHASE__COUNT
 } qm_phase;
 
@@ -57,6 +62,7 @@ typedef enum qm_event {
 	QM_EV_PEER_LOST,      /* link or peer agent gone */
 	QM_EV_RESOLVED_OK,    /* in-doubt resolved: destination runs */
 	QM_EV_RESOLVED_BACK,  /* in-doubt resolved: destination never ran */
+	QM_EV_DEQUEUE,        /* queued: a slot is free, the worker starts */
 	QM_EV__COUNT
 } qm_event;
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,8 +92,8 @@ static bool write_all(int fd, const char *s, size_t len)
 	return true;
 }
 
-bool qm_state_write_json(const char *dir, const char *rel, json_object *obj,
-			 qm_error *err)
+static bool write_json(const char *dir, const char *rel, json_object *obj,
+		       bool sync, qm_error *err)
 {
 	char path[512], tmp[520], parent[512];
 	const char *text = json_object_to_json_string_ext(obj,
@@ -109,7 +110,7 @@ bool qm_state_write_json(const char *dir, const char *rel, json_object *obj,
 	if (fd < 0)
 		return qm_error_errno(err, errno, "writing %s", tmp);
 	if (!write_all(fd, text, strlen(text)) || !write_all(fd, "\n", 1) ||
-	    fsync(fd) < 0) {
+	    (sync && fsync(fd) < 0)) {
 		qm_error_errno(err, errno, "writing %s", tmp);
 		close(fd);
 		unlink(tmp);
@@ -121,9 +122,21 @@ bool qm_state_write_json(const char *dir, const char *rel, json_object *obj,
 		unlink(tmp);
 		return false;
 	}
-	if (!fsync_dir_of(path))
+	if (sync && !fsync_dir_of(path))
 		pr_warn("fsync of the directory of %s failed", path);
 	return true;
+}
+
+bool qm_state_write_json(const char *dir, const char *rel, json_object *obj,
+			 qm_error *err)
+{
+	return write_json(dir, rel, obj, true, err);
+}
+
+bool qm_state_write_json_nosync(const char *dir, const char *rel,
+				json_object *obj, qm_error *err)
+{
+	return write_json(dir, rel, obj, false, err);
 }
 
 json_object *qm_state_read_json(const char *dir, const char *rel,
@@ -165,6 +178,36 @@ bool qm_state_remove(const char *dir, const char *rel, qm_error *err)
 		return false;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return qm_error_errno(err, errno, "removing %s", path);
+	return true;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	if (remove(path) < 0 && errno != ENOENT)
+		pr_warn("removing %s: %s", path, strerror(errno));
+	return 0;
+}
+
+bool qm_state_remove_tree(const char *dir, const char *rel, qm_error *err)
+{
+	char path[512];
+	struct stat st;
+
+	if (!join(path, sizeof(path), dir, rel, "", err))
+		return false;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? true
+				       : qm_error_errno(err, errno, "%s", path);
+	if (!S_ISDIR(st.st_mode))
+		return qm_error_set(err, QM_ERR_INVAL, "%s is not a directory",
+				    path);
+	/* Depth first, without following links, inside one filesystem. */
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+		return qm_error_errno(err, errno, "removing %s", path);
+	if (lstat(path, &st) == 0)
+		return qm_error_set(err, QM_ERR_IO, "%s could not be removed "
+				    "entirely", path);
 	return true;
 }
 

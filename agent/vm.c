@@ -41,13 +41,15 @@ static bool read_vcpus(agent_vm *vm, qm_error *err)
 	return true;
 }
 
-static bool check_running(agent_vm *vm, qm_error *err)
+static bool check_running(agent_vm *vm, bool reattach, qm_error *err)
 {
 	qmp_status st;
 
 	if (!qmp_query_status(vm->q, &st, err))
 		return false;
 	snprintf(vm->status, sizeof(vm->status), "%s", st.status);
+	if (reattach && st.state == QMP_RUN_STATE_POSTMIGRATE)
+		return true;
 	if (st.state == QMP_RUN_STATE_INMIGRATE ||
 	    st.state == QMP_RUN_STATE_POSTMIGRATE ||
 	    st.state == QMP_RUN_STATE_SHUTDOWN ||
@@ -60,7 +62,7 @@ static bool check_running(agent_vm *vm, qm_error *err)
 }
 
 static bool attach_steps(agent_vm *vm, pid_t pid, int timeout_ms,
-			 qm_error *err)
+			 bool reattach, qm_error *err)
 {
 	/* QEMU is already running: a socket that is not there now will not
 	 * appear, so do not wait the whole timeout for it. */
@@ -73,14 +75,15 @@ static bool attach_steps(agent_vm *vm, pid_t pid, int timeout_ms,
 	if (vm->pid <= 0)
 		return qm_error_set(err, QM_ERR_INVAL, "QEMU's pid is unknown "
 				    "over %s: pass it", vm->qmp_addr);
-	return check_running(vm, err) &&
+	return qm_proc_id_of(vm->pid, &vm->proc, err) &&
+	       check_running(vm, reattach, err) &&
 	       dl_discover(vm->q, vm->pid, &vm->ram, vm->info, err) &&
 	       ld_desc_from_pid(&vm->desc, vm->pid, err) &&
 	       ld_validate(&vm->desc, err) && read_vcpus(vm, err);
 }
 
-bool agent_vm_attach(agent_vm *vm, const char *name, const char *qmp_addr,
-		     pid_t pid, int timeout_ms, qm_error *err)
+static bool attach(agent_vm *vm, const char *name, const char *qmp_addr,
+		   pid_t pid, int timeout_ms, bool reattach, qm_error *err)
 {
 	memset(vm, 0, sizeof(*vm));
 	dl_ram_init(&vm->ram);
@@ -90,7 +93,7 @@ bool agent_vm_attach(agent_vm *vm, const char *name, const char *qmp_addr,
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	if (!qm_format(vm->qmp_addr, sizeof(vm->qmp_addr), "%s", qmp_addr))
 		return qm_error_set(err, QM_ERR_TOO_BIG, "QMP address too long");
-	if (!attach_steps(vm, pid, timeout_ms, err)) {
+	if (!attach_steps(vm, pid, timeout_ms, reattach, err)) {
 		qm_error_prepend(err, "attaching VM %s", name);
 		agent_vm_detach(vm);
 		return false;
@@ -100,6 +103,18 @@ bool agent_vm_attach(agent_vm *vm, const char *name, const char *qmp_addr,
 		(unsigned long long)(vm->ram.npages * DL_PAGE_SIZE >> 20),
 		vm->nvcpus);
 	return true;
+}
+
+bool agent_vm_attach(agent_vm *vm, const char *name, const char *qmp_addr,
+		     pid_t pid, int timeout_ms, qm_error *err)
+{
+	return attach(vm, name, qmp_addr, pid, timeout_ms, false, err);
+}
+
+bool agent_vm_reattach(agent_vm *vm, const char *name, const char *qmp_addr,
+		       pid_t pid, int timeout_ms, qm_error *err)
+{
+	return attach(vm, name, qmp_addr, pid, timeout_ms, true, err);
 }
 
 void agent_vm_detach(agent_vm *vm)

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "agent/launchdesc.h"
+#include "agent/procid.h"
 #include "dirtylog/dirtylog.h"
 #include "qmp/qmp.h"
 
@@ -32,6 +33,7 @@ typedef struct agent_vm {
 	char qmp_addr[256];
 	qmp_conn *q;
 	pid_t pid;
+	qm_proc_id proc;                 /* pid, start time, boot: recorded */
 	dl_ram ram;
 	dl_backend_info info[DL_MAX_REGIONS];
 	ld_desc desc;
@@ -57,6 +59,11 @@ bool agent_vm_name_valid(const char *name, qm_error *err);
  */
 bool agent_vm_attach(agent_vm *vm, const char *name, const char *qmp_addr,
 		     pid_t pid, int timeout_ms, qm_error *err);
+/* The same for a restarted agent taking back a VM it had: a source QEMU
+ * left in postmigrate by an interrupted switchover is accepted too (the
+ * recovery decides whether it resumes or quits). */
+bool agent_vm_reattach(agent_vm *vm, const char *name, const char *qmp_addr,
+		       pid_t pid, int timeout_ms, qm_error *err);
 void agent_vm_detach(agent_vm *vm);
 /* Refresh the run state over QMP (idle VMs only). */
 bool agent_vm_refresh(agent_vm *vm, qm_error *err);

@@ -5,6 +5,7 @@
  * mode, test_compat.c for QEMU's own migration).
  */
 #include "tests/integration/agent/pair.h"
+#include "tests/integration/agent/restart.h"
 
 #include <dirent.h>
 #include <netinet/in.h>
@@ -294,4 +295,71 @@ void expect_on_dest(fx *f)
 				"name"), "g1");
 	json_object_put(r);
 	rpc_client_free(cd);
+}
+
+void fx_restart(fx *f, ql_agent *ag)
+{
+	const char *sargs[] = { "--psk-file", f->psk, "--peer-listen", f->back,
+				NULL };
+	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
+				NULL };
+	qm_error err = QM_ERROR_INIT;
+	bool src = ag == &f->src;
+
+	if (!agent_restart(ag, src ? sargs : dargs, &err))
+		fail_msg("restarting the %s agent: %s", src ? "source" :
+			 "destination", err.msg);
+	if (!src)
+		return;
+	rpc_client_free(f->cs);
+	f->cs = rpc_client_connect(f->src.rpc, TMO, &err);
+	if (!f->cs)
+		fail_msg("connecting to the restarted source agent: %s",
+			 err.msg);
+}
+
+json_object *wait_phase_on(rpc_client *cl, const char *id, const char *phase,
+			   int ms)
+{
+	int64_t deadline = qm_now_ms() + ms;
+	qm_error err = QM_ERROR_INIT;
+	char p[128], last[32] = "";
+
+	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
+	while (qm_now_ms() < deadline) {
+		json_object *st = rpc_client_call(cl, "migration.status",
+						  json_tokener_parse(p), TMO,
+						  &err);
+		const char *ph;
+
+		if (!st)
+			fail_msg("status: %s", err.msg);
+		ph = str(st, "phase");
+		if (!strcmp(ph, phase))
+			return st;
+		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
+		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled"))
+			fail_msg("migration %s ended %s (error: %s), expected %s",
+				 id, ph, str(st, "error"), phase);
+		if (strcmp(last, ph)) {
+			printf("# %.8s: %s (%s)\n", id, ph, str(st, "error"));
+			snprintf(last, sizeof(last), "%s", ph);
+		}
+		json_object_put(st);
+		usleep(50 * 1000);
+	}
+	fail_msg("migration %s not %s within %d ms", id, phase, ms);
+	return NULL;
+}
+
+void wait_agent_dead(ql_agent *ag, int ms)
+{
+	int64_t deadline = qm_now_ms() + ms;
+
+	while (ql_agent_alive(ag)) {
+		if (qm_now_ms() > deadline)
+			fail_msg("agent %d still alive after %d ms", (int)ag->pid,
+				 ms);
+		usleep(20 * 1000);
+	}
 }

@@ -67,4 +67,16 @@ void expect_on_source(fx *f);
  * destination agent lists the VM. */
 void expect_on_dest(fx *f);
 
+/* Start @ag (&f->src or &f->dst, SIGKILLed by ql_agent_kill()) again on
+ * its state dir and RPC socket, with the arguments the fixture gave it
+ * and without the variant's environment (fault injection happens once);
+ * for the source, f->cs is reconnected. */
+void fx_restart(fx *f, ql_agent *ag);
+/* Poll migration.status on @cl until its phase is @phase (fails the test
+ * after @ms, or at another final phase). The last status. */
+json_object *wait_phase_on(rpc_client *cl, const char *id, const char *phase,
+			   int ms);
+/* Wait up to @ms for @ag to die by itself (a fault injection point). */
+void wait_agent_dead(ql_agent *ag, int ms);
+
 #endif

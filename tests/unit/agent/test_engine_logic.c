@@ -216,14 +216,42 @@ static void test_phase_refusals(void **state)
  * these tests. */
 static void test_phase_enum_guard(void **state)
 {
-	assert_int_equal(QM_PHASE__COUNT, 10);
-	assert_int_equal(QM_EV__COUNT, 11);
+	assert_int_equal(QM_PHASE__COUNT, 11);
+	assert_int_equal(QM_EV__COUNT, 12);
 	for (int p = 0; p < QM_PHASE__COUNT; p++)
 		assert_string_not_equal(qm_phase_name(p), "unknown");
 	for (int e = 0; e < QM_EV__COUNT; e++)
 		assert_string_not_equal(qm_event_name(e), "unknown");
 	assert_string_equal(qm_phase_name(QM_PHASE_STOP_COPY), "stop-copy");
 	assert_string_equal(qm_phase_name(QM_PHASE_ROLLED_BACK), "rolled-back");
+	assert_string_equal(qm_phase_name(QM_PHASE_QUEUED), "queued");
+	assert_string_equal(qm_event_name(QM_EV_DEQUEUE), "dequeue");
+}
+
+/* A queued source migration starts with dequeue, and ends cancelled or
+ * failed (never rolled back: nothing touched the VM); it accepts no
+ * engine event; destinations never queue. */
+static void test_phase_queued(void **state)
+{
+	qm_phase n;
+
+	assert_false(qm_phase_is_final(QM_PHASE_QUEUED));
+	assert_true(qm_phase_step(QM_SIDE_SOURCE, QM_PHASE_QUEUED,
+				  QM_EV_DEQUEUE, false, &n, NULL));
+	assert_int_equal(n, QM_PHASE_SETUP);
+	assert_true(qm_phase_step(QM_SIDE_SOURCE, QM_PHASE_QUEUED,
+				  QM_EV_CANCEL, false, &n, NULL));
+	assert_int_equal(n, QM_PHASE_CANCELLED);
+	assert_true(qm_phase_step(QM_SIDE_SOURCE, QM_PHASE_QUEUED, QM_EV_FAIL,
+				  true, &n, NULL));
+	assert_int_equal(n, QM_PHASE_FAILED);
+	assert_false(qm_phase_step(QM_SIDE_SOURCE, QM_PHASE_QUEUED,
+				   QM_EV_START_OK, false, &n, NULL));
+	assert_false(qm_phase_step(QM_SIDE_SOURCE, QM_PHASE_SETUP,
+				   QM_EV_DEQUEUE, false, &n, NULL));
+	for (int e = 0; e < QM_EV__COUNT; e++)
+		assert_false(qm_phase_step(QM_SIDE_DEST, QM_PHASE_QUEUED, e,
+					   false, &n, NULL));
 }
 
 /* Duty cycling keeps the VM stopped for pct% of each period, running for
@@ -249,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_phase_failures),
 		cmocka_unit_test(test_phase_refusals),
 		cmocka_unit_test(test_phase_enum_guard),
+		cmocka_unit_test(test_phase_queued),
 		cmocka_unit_test(test_duty_cycle),
 	};
 	return cmocka_run_group_tests_name("/agent/engine-logic", tests, NULL,
