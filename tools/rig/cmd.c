@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,17 @@
 
 volatile pid_t rig__tool_pid;
 
+/* An executable regular file: access(X_OK) alone also accepts a
+ * directory of that name (a library directory early in PATH may hold a
+ * directory called "tc"). */
+static bool is_program(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(path, X_OK) == 0;
+}
+
 static bool find_in(const char *dirs, const char *name, char *buf,
 		    size_t len)
 {
@@ -33,7 +45,7 @@ static bool find_in(const char *dirs, const char *name, char *buf,
 		colon = strchrnul(p, ':');
 		if (colon > p &&
 		    qm_format(buf, len, "%.*s/%s", (int)(colon - p), p, name) &&
-		    access(buf, X_OK) == 0)
+		    is_program(buf))
 			return true;
 		if (!*colon)
 			break;
