@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Peer authentication: HMAC-SHA256 with a pre-shared key over both sides'
- * fresh nonces (OpenSSL libcrypto; TLS 1.3/kTLS will come from the same
- * library). The two directions use different labels, so a proof cannot be
+ * fresh nonces (OpenSSL libcrypto, like the optional TLS 1.3 in tls.c).
+ * The two directions use different labels, so a proof cannot be
  * reflected back to its sender; the transcript covers the whole HELLO
  * (migration id, stream, versions, the sender's nonce) and the receiver's
  * nonce, so a captured handshake replayed to a new nonce fails.
@@ -32,11 +32,11 @@ static bool mac_update(EVP_MAC_CTX *ctx, const void *p, size_t n)
 	return EVP_MAC_update(ctx, p, n) == 1;
 }
 
-bool tp_auth_mac(const uint8_t *psk, size_t psk_len, bool from_receiver,
-		 const uint8_t *hello_body, const uint8_t *nonce_d,
-		 uint8_t mac[TP_MAC_SIZE], qm_error *err)
+/* HMAC-SHA256(psk, label || a || b); @a and @b may be NULL. */
+static bool hmac3(const uint8_t *psk, size_t psk_len, const char *label,
+		  const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+		  uint8_t mac[TP_MAC_SIZE], qm_error *err)
 {
-	const char *label = from_receiver ? label_d : label_s;
 	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
 	OSSL_PARAM params[] = {
@@ -47,8 +47,8 @@ bool tp_auth_mac(const uint8_t *psk, size_t psk_len, bool from_receiver,
 	size_t out = 0;
 	bool ok = ctx && EVP_MAC_init(ctx, psk, psk_len, params) == 1 &&
 		  mac_update(ctx, label, strlen(label)) &&
-		  mac_update(ctx, hello_body, TP_HELLO_LEN) &&
-		  mac_update(ctx, nonce_d, TP_NONCE_SIZE) &&
+		  (!a || mac_update(ctx, a, alen)) &&
+		  (!b || mac_update(ctx, b, blen)) &&
 		  EVP_MAC_final(ctx, mac, &out, TP_MAC_SIZE) == 1 &&
 		  out == TP_MAC_SIZE;
 
@@ -57,6 +57,20 @@ bool tp_auth_mac(const uint8_t *psk, size_t psk_len, bool from_receiver,
 	if (!ok)
 		return qm_error_set(err, QM_ERR_IO, "HMAC-SHA256 failed");
 	return true;
+}
+
+bool tp_auth_mac(const uint8_t *psk, size_t psk_len, bool from_receiver,
+		 const uint8_t *hello_body, const uint8_t *nonce_d,
+		 uint8_t mac[TP_MAC_SIZE], qm_error *err)
+{
+	return hmac3(psk, psk_len, from_receiver ? label_d : label_s,
+		     hello_body, TP_HELLO_LEN, nonce_d, TP_NONCE_SIZE, mac, err);
+}
+
+bool tp_auth_derive(const uint8_t *psk, size_t psk_len, const char *label,
+		    uint8_t out[TP_MAC_SIZE], qm_error *err)
+{
+	return hmac3(psk, psk_len, label, NULL, 0, NULL, 0, out, err);
 }
 
 bool tp_auth_equal(const uint8_t *a, const uint8_t *b)

@@ -113,8 +113,18 @@ bool tp_hs_server(int fd, tp_hs *hs, const uint8_t *expect_id,
 	qm_error e = QM_ERROR_INIT;
 	tp_frame f;
 
-	if (!expect(fd, hs, TP_FRAME_HELLO, &f, &e))
+	if (!expect(fd, hs, TP_FRAME_HELLO, &f, &e)) {
+		/* A TLS record header (handshake, version 3.x) where HELLO
+		 * should be: say what is wrong, not "type 790 unknown". */
+		if (e.code == QM_ERR_PROTO && hs->buf[0] == 22 &&
+		    hs->buf[1] == 3) {
+			qm_error_clear(&e);
+			qm_error_set(&e, QM_ERR_PROTO, "the sender speaks TLS; "
+				     "TLS is off on this receiver (both ends "
+				     "must have it on)");
+		}
 		return refuse(fd, TP_ABORT_PROTOCOL, err, &e);
+	}
 	if (!tp_hello_check(&f, expect_id, &hs->version, &e))
 		return refuse(fd, TP_ABORT_PROTOCOL, err, &e);
 	memcpy(hs->hello, hs->buf + TP_FRAME_HDR_SIZE, TP_HELLO_LEN);

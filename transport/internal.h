@@ -27,6 +27,7 @@
 #ifndef QMIG_TRANSPORT_INTERNAL_H
 #define QMIG_TRANSPORT_INTERNAL_H
 
+#include <linux/tls.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <sys/uio.h>
@@ -161,6 +162,7 @@ int64_t tp_bucket_take(tp_bucket *b, uint64_t bytes, int64_t now_ns);
 
 typedef struct tp_stream tp_stream;
 typedef struct tp_session tp_session;
+typedef struct tp_tls tp_tls;
 
 typedef struct tp_stream_ops {
 	/* Sender: build data frames while buffers and work allow. */
@@ -209,7 +211,9 @@ typedef struct tp_defer {
 struct tp_stream {
 	tp_session *sess;
 	const tp_stream_ops *ops;
-	int idx, fd, efd;
+	int idx, fd, efd;	/* fd: the TCP socket, or with TLS the byte
+				 * stream tls serves (tls.c) */
+	tp_tls *tls;		/* NULL without TLS; freed after fd closes */
 	struct io_uring ring;
 	bool ring_ok, started, zc;
 	pthread_t thread;
@@ -385,6 +389,8 @@ void tp_stream_send_msg(tp_stream *st, tp_msg *m);
 void tp_stream_account_rx(tp_stream *st, unsigned type, uint64_t bytes);
 
 /* sock.c: set-up phase I/O (poll with deadlines, before the rings). */
+/* Wait for @events on @fd until the deadline; 1 ready, 0 timeout, -errno. */
+int tp_sock_wait(int fd, short events, int64_t deadline_ns);
 int tp_sock_listen(const char *host, uint16_t port, uint16_t *bound,
 		   qm_error *err);
 int tp_sock_connect(const char *host, uint16_t port, int64_t deadline_ns,
@@ -407,6 +413,57 @@ bool tp_auth_mac(const uint8_t *psk, size_t psk_len, bool from_receiver,
 		 const uint8_t *hello_body, const uint8_t *nonce_d,
 		 uint8_t mac[TP_MAC_SIZE], qm_error *err);
 bool tp_auth_equal(const uint8_t *a, const uint8_t *b);
+/* HMAC-SHA256(psk, @label): a key for another use of the same secret. */
+bool tp_auth_derive(const uint8_t *psk, size_t psk_len, const char *label,
+		    uint8_t out[TP_MAC_SIZE], qm_error *err);
+
+/*
+ * tls.c, tls-pump.c, ktls.c: optional TLS 1.3 under each stream
+ * (PROTOCOL.md section 8). After the TLS handshake the rest of the
+ * transport (set-up frames, then the stream's ring) reads and writes a
+ * plain byte stream, the "app fd": the TCP socket itself when the kernel
+ * took the record keys (kTLS), else one end of a socketpair whose other
+ * end a pump thread moves through SSL_read/SSL_write.
+ */
+typedef struct tp_tls_ctx tp_tls_ctx;
+/* The kernel's TLS 1.3 AES-128-GCM parameters (linux/tls.h). */
+typedef struct tls12_crypto_info_aes_gcm_128 tp_ktls_info;
+
+/* One per sender (client) or receiver (server): TLS 1.3 only,
+ * TLS_AES_128_GCM_SHA256, external PSK derived from the pre-shared key,
+ * (EC)DHE required, no certificates, no tickets. */
+tp_tls_ctx *tp_tls_ctx_new(bool server, const uint8_t *psk, size_t psk_len,
+			   qm_error *err);
+void tp_tls_ctx_free(tp_tls_ctx *c);
+/* Tests only: keep each connection's derived kTLS parameters
+ * (tp_tls_keys) instead of wiping them after the kTLS decision. */
+void tp_tls_ctx_keep_keys(tp_tls_ctx *c);
+/*
+ * tp_tls_open: TLS handshake on the connected TCP socket @fd by
+ * @deadline_ns (the same deadline as the qmig handshake after it). On
+ * success *@app_fd is the byte stream to use; @name names the pump thread
+ * ("tp-tx0-tls"). A peer that speaks plaintext qmig is refused with a
+ * message saying so (the receiver also tells it with a plaintext ABORT).
+ * On failure the caller still owns and closes @fd.
+ */
+tp_tls *tp_tls_open(tp_tls_ctx *c, int fd, const char *name,
+		    int64_t deadline_ns, int *app_fd, qm_error *err);
+bool tp_tls_is_ktls(const tp_tls *t);
+/* Report later pump failures (a TLS record that fails authentication)
+ * to @s as stream @stream's; NULL detaches (before the streams go). */
+void tp_tls_attach(tp_tls *t, tp_session *s, int stream);
+/* If the pump failed, replace *@err (a read that saw EOF) with why. */
+void tp_tls_explain(tp_tls *t, qm_error *err);
+/* After the app fd is closed: let the pump flush (at most a second),
+ * stop it, free everything. NULL is fine. */
+void tp_tls_close(tp_tls *t);
+/* Tests: the kTLS parameters derived for this connection (needs
+ * tp_tls_ctx_keep_keys). */
+bool tp_tls_keys(const tp_tls *t, tp_ktls_info *tx, tp_ktls_info *rx);
+/* ktls.c: the AES-128-GCM key and IV of a TLS 1.3 traffic secret
+ * (RFC 8446 7.3), as the kernel wants them, record sequence 0. */
+bool tp_ktls_derive(const uint8_t *secret, size_t len, tp_ktls_info *out,
+		    qm_error *err);
 
 /* handshake.c */
 typedef struct tp_hs {
@@ -431,6 +488,7 @@ bool tp_hello_check(const tp_frame *f, const uint8_t *expect_id,
 /* sender.c */
 struct tp_sender {
 	tp_session s;
+	tp_tls_ctx *tls;		/* NULL: plaintext */
 	uint8_t psk[TP_PSK_MAX];
 	size_t psk_len;
 	uint8_t migration_id[TP_MIGRATION_ID_SIZE];

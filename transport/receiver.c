@@ -19,6 +19,7 @@
 
 struct tp_receiver {
 	tp_session s;
+	tp_tls_ctx *tls;		/* NULL: plaintext */
 	uint8_t psk[TP_PSK_MAX];
 	size_t psk_len;
 	char host[64], ram_dir[256], image_path[256];
@@ -92,6 +93,13 @@ tp_receiver *tp_receiver_new(const tp_receiver_config *cfg, qm_error *err)
 	r->block_path_opaque = cfg->block_path_opaque;
 	r->max_ram_bytes = cfg->max_ram_bytes ? cfg->max_ram_bytes : 1ull << 40;
 	r->sparse_ram = r->s.sparse_ram = cfg->sparse_ram;
+	if (cfg->tls) {
+		r->tls = tp_tls_ctx_new(true, cfg->psk, cfg->psk_len, err);
+		if (!r->tls) {
+			tp_receiver_free(r);
+			return NULL;
+		}
+	}
 	r->lfd = tp_sock_listen(r->host, cfg->listen_port, &r->port, err);
 	if (r->lfd < 0) {
 		tp_receiver_free(r);
@@ -287,12 +295,25 @@ static bool accept_one(tp_receiver *r, int i, bool *used, qm_error *err)
 	tp_hs hs = { .cnt = &r->s.setup, .psk = r->psk,
 		     .psk_len = r->psk_len, .buf = r->buf };
 	qm_error e = QM_ERROR_INIT;
-	int fd;
+	tp_tls *tls = NULL;
+	char name[16];
+	int fd, tcp;
 
 	hs.deadline_ns = qm_now_ns() + r->s.timeout_ms * 1000000LL;
-	fd = tp_sock_accept(r->lfd, hs.deadline_ns, err);
+	fd = tcp = tp_sock_accept(r->lfd, hs.deadline_ns, err);
 	if (fd < 0)
 		return false;
+	/* TLS first (the pump is renamed once HELLO says which stream). */
+	snprintf(name, sizeof(name), "tp-rx-tls%d", i % TP_MAX_STREAMS);
+	if (r->tls) {
+		tls = tp_tls_open(r->tls, tcp, name, hs.deadline_ns, &fd, err);
+		if (!tls) {
+			/* The peer heard why: a TLS alert, or a plaintext
+			 * ABORT if it spoke plaintext. */
+			close(tcp);
+			return false;
+		}
+	}
 	if (!tp_hs_server(fd, &hs, i ? r->migration_id : NULL, &e))
 		goto fail;
 	if (i == 0) {
@@ -315,12 +336,20 @@ static bool accept_one(tp_receiver *r, int i, bool *used, qm_error *err)
 	used[hs.stream] = true;
 	r->s.st[hs.stream] = tp_stream_new(&r->s, hs.stream, fd, &tp_rx_ops,
 					   false, err);
-	return r->s.st[hs.stream] != NULL;
+	if (!r->s.st[hs.stream]) {
+		close(fd);
+		tp_tls_close(tls);
+		return false;
+	}
+	r->s.st[hs.stream]->tls = tls;
+	return true;
 fail:
+	tp_tls_explain(tls, &e);
 	tp_sock_send_abort(fd, e.code == QM_ERR_TOO_BIG ||
 			   e.code == QM_ERR_IO || e.code == QM_ERR_INVAL ?
 			   TP_ABORT_SETUP : TP_ABORT_PROTOCOL, e.msg);
 	close(fd);
+	tp_tls_close(tls);
 	if (err && !qm_error_is_set(err))
 		*err = e;
 	return false;
@@ -507,6 +536,7 @@ void tp_receiver_free(tp_receiver *r)
 	if (r->accepted)
 		tp_session_abort(&r->s, TP_ABORT_CANCELLED, "receiver closed");
 	tp_session_destroy(&r->s);
+	tp_tls_ctx_free(r->tls);
 	dl_ram_close(&r->ram);
 	dl_ram_close(&r->image);
 	if (r->lfd >= 0)

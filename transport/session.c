@@ -376,6 +376,10 @@ void tp_ctrl_release(tp_ctrl *c)
 
 bool tp_session_start(tp_session *s, qm_error *err)
 {
+	/* A TLS failure from now on is the session's (before, the set-up
+	 * code asks tp_tls_explain()). */
+	for (int i = 0; i < s->nstreams; i++)
+		tp_tls_attach(s->st[i]->tls, s, i);
 	for (int i = 0; i < s->nstreams; i++) {
 		int rc = pthread_create(&s->st[i]->thread, NULL,
 					tp_stream_main, s->st[i]);
@@ -406,6 +410,11 @@ void tp_session_stop(tp_session *s)
 		pthread_join(st->thread, NULL);
 		st->started = false;
 	}
+	/* The session has ended or is about to go: no TLS pump may report
+	 * into it any more (tp_tls_attach waits for a report under way). */
+	for (int i = 0; i < s->nstreams; i++)
+		if (s->st[i])
+			tp_tls_attach(s->st[i]->tls, NULL, i);
 }
 
 /* ---- statistics ---- */
@@ -445,6 +454,8 @@ void tp_session_stats(tp_session *s, tp_stats *t)
 	for (int i = 0; i < s->nstreams; i++) {
 		add_stream(t, s->st[i]);
 		t->send_zc |= s->st[i]->zc;
+		t->tls |= s->st[i]->tls != NULL;
+		t->ktls = (i == 0 || t->ktls) && tp_tls_is_ktls(s->st[i]->tls);
 	}
 	pthread_mutex_lock(&s->lock);
 	/* Throughput: a new sample every >= 100 ms, smoothed by half. */

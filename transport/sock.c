@@ -29,8 +29,7 @@ static int ms_left(int64_t deadline_ns)
 	return (int)QM_MIN((left + 999999) / 1000000, 60000);
 }
 
-/* Wait for @events on @fd until the deadline; 1 ready, 0 timeout, -errno. */
-static int wait_fd(int fd, short events, int64_t deadline_ns)
+int tp_sock_wait(int fd, short events, int64_t deadline_ns)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	int n;
@@ -113,7 +112,7 @@ static int connect_one(const struct addrinfo *a, int64_t deadline_ns,
 			soerr = errno;
 			goto fail;
 		}
-		rc = wait_fd(fd, POLLOUT, deadline_ns);
+		rc = tp_sock_wait(fd, POLLOUT, deadline_ns);
 		if (rc <= 0) {
 			soerr = rc ? -rc : ETIMEDOUT;
 			goto fail;
@@ -167,7 +166,7 @@ int tp_sock_accept(int lfd, int64_t deadline_ns, qm_error *err)
 		}
 		if (errno != EAGAIN && errno != EINTR)
 			return qm_error_errno(err, errno, "accept"), -1;
-		rc = wait_fd(lfd, POLLIN, deadline_ns);
+		rc = tp_sock_wait(lfd, POLLIN, deadline_ns);
 		if (rc == 0)
 			return qm_error_set(err, QM_ERR_TIMEOUT,
 					    "no connection within the "
@@ -215,7 +214,7 @@ bool tp_sock_write(int fd, const void *buf, size_t len, int64_t deadline_ns,
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return qm_error_errno(err, errno, "send");
-		rc = wait_fd(fd, POLLOUT, deadline_ns);
+		rc = tp_sock_wait(fd, POLLOUT, deadline_ns);
 		if (rc == 0)
 			return qm_error_set(err, QM_ERR_TIMEOUT,
 					    "send: timed out");
@@ -244,7 +243,7 @@ static bool read_exact(int fd, uint8_t *buf, size_t len, int64_t deadline_ns,
 					    off ? " mid-frame" : "");
 		if (errno != EAGAIN && errno != EINTR)
 			return qm_error_errno(err, errno, "recv");
-		rc = wait_fd(fd, POLLIN, deadline_ns);
+		rc = tp_sock_wait(fd, POLLIN, deadline_ns);
 		if (rc == 0)
 			return qm_error_set(err, QM_ERR_TIMEOUT,
 					    "no frame from the peer within "

@@ -82,10 +82,12 @@ tp_stream *tp_stream_new(tp_session *s, int idx, int fd,
 	    (!s->is_sender && !st->defer)) {
 		qm_error_errno(err, errno ? errno : ENOMEM, "stream %d: "
 			       "buffers", idx);
+		st->fd = -1;	/* still the caller's */
 		tp_stream_free(st);
 		return NULL;
 	}
 	if (!setup_ring(st, err)) {
+		st->fd = -1;
 		tp_stream_free(st);
 		return NULL;
 	}
@@ -103,6 +105,7 @@ void tp_stream_free(tp_stream *st)
 		io_uring_queue_exit(&st->ring);
 	if (st->fd >= 0)
 		close(st->fd);
+	tp_tls_close(st->tls);	/* after fd: its pump sees the end */
 	if (st->efd >= 0)
 		close(st->efd);
 	if (st->txmem)
@@ -182,6 +185,13 @@ void tp_stream_account_rx(tp_stream *st, unsigned type, uint64_t bytes)
 static bool conn_error(tp_stream *st, int errnum, const char *op,
 		       qm_error *err)
 {
+	/* A kTLS socket refuses a record that fails authentication
+	 * (EBADMSG) and one that is not application data, an alert (EIO). */
+	if (tp_tls_is_ktls(st->tls) && (errnum == EBADMSG || errnum == EIO))
+		return qm_error_set(err, QM_ERR_PROTO, "stream %d: TLS: the "
+				    "kernel refused a record (%s: %s): changed "
+				    "on the path, or an alert from the peer",
+				    st->idx, op, strerror(errnum));
 	if (errnum == EPIPE || errnum == ECONNRESET)
 		return qm_error_set(err, QM_ERR_CLOSED, "stream %d: connection "
 				    "lost (%s: %s)", st->idx, op,

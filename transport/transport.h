@@ -8,6 +8,7 @@
  *   sender (source agent)                      receiver (destination agent)
  *   tp_sender_new(ram, hasher, cfg)            tp_receiver_new(cfg): listen
  *   tp_sender_connect(host, port) ---- N TCP streams ----> tp_receiver_accept()
+ *      (cfg.tls: a TLS 1.3 handshake first, every byte below inside it)
  *      stream i: HELLO -> <- AUTH -> AUTH <- ACK   (mutual HMAC-SHA256)
  *      stream 0: SETUP (blocks, secret) ->  <- ACK, <- HAVE... (LAST)
  *   tp_sender_queue(first, n)  .. PAGES ..>    pages land in the mapped RAM
@@ -182,6 +183,11 @@ typedef struct tp_stats {
 	uint64_t bytes_tx_by_type[TP_FRAME__COUNT];
 	uint64_t bytes_rx_by_type[TP_FRAME__COUNT];
 	uint64_t rounds;		/* flush epochs acknowledged */
+	/* TLS 1.3 on every stream (bytes above count frames, not the
+	 * record headers and tags TLS adds: about 0.13%); ktls: every
+	 * stream's records are done by the kernel, else by a user-space
+	 * pump thread per stream (PROTOCOL.md section 8). */
+	bool tls, ktls;
 	/* Live estimates (sender): bytes/s sent, smoothed over ~100 ms
 	 * windows; RTT from PING/ACK, smoothed (1/8) and the minimum seen. The
 	 * PING waits behind queued data, so srtt is the loaded RTT. */
@@ -240,7 +246,11 @@ typedef struct tp_sender_config {
 					 * receiver's idle timeout); <= 0 = 200 */
 	int queue_runs;			/* bounded queue per stream, in runs of
 					 * at most TP_SHARD_PAGES; 0 = 1024 */
-	tp_send_mode send_mode;
+	tp_send_mode send_mode;		/* with tls: plain send always */
+	/* TLS 1.3 on every stream, keyed by the pre-shared key (PSK with
+	 * ECDHE); the receiver must have it on too: a mismatch fails the
+	 * connection, it never downgrades. PROTOCOL.md section 8. */
+	bool tls;
 	tp_on_sent_fn on_sent;		/* may be NULL */
 	void *on_sent_opaque;
 } tp_sender_config;
@@ -259,8 +269,9 @@ tp_sender *tp_sender_new(const dl_ram *ram, const dl_hasher *h,
 
 /*
  * tp_sender_connect: open cfg.streams TCP connections to @host:@port (a
- * numeric IPv4/IPv6 address or a name), authenticate each (mutual
- * HMAC-SHA256 over both sides' fresh nonces), send SETUP on stream 0, wait
+ * numeric IPv4/IPv6 address or a name), with cfg.tls run TLS 1.3 on
+ * each first, authenticate each (mutual HMAC-SHA256 over both sides'
+ * fresh nonces), send SETUP on stream 0, wait
  * for the receiver's HAVE list to end, then start one thread per stream.
  * Blocks at most about cfg.timeout_ms per step. On failure nothing is left
  * running; the receiver got an ABORT when the failure was ours to report.
@@ -405,6 +416,7 @@ typedef struct tp_receiver_config {
 	 * are allocated as they arrive (the better choice for mostly empty
 	 * guests: nothing is allocated for pages never sent). */
 	bool sparse_ram;
+	bool tls;			/* TLS 1.3 required (see the sender's) */
 	int timeout_ms;			/* accept, handshake, idle stream 0
 					 * (the sender PINGs); 0 = 10000 */
 	int inbox_max;			/* control frames held for the engine
@@ -420,9 +432,11 @@ uint16_t tp_receiver_port(const tp_receiver *r);
 
 /*
  * tp_receiver_accept: accept and authenticate the streams of one
- * migration: stream 0 first (HELLO, AUTH, SETUP: the RAM files are created
- * and mapped with DL_MAP_WRITE|DL_MAP_CREATE, then HAVE is computed from
- * the staged image and sent), then the other streams, which must repeat
+ * migration (with cfg.tls, each inside TLS 1.3, refusing a sender
+ * without it): stream 0 first (HELLO, AUTH, SETUP: the RAM files are
+ * created and mapped with DL_MAP_WRITE|DL_MAP_CREATE, then HAVE is
+ * computed from the staged image and sent), then the other streams, which
+ * must repeat
  * the same magic, version and migration id. Starts the stream threads.
  * Blocks at most about cfg.timeout_ms per connection. On failure the
  * offending peer got an ABORT saying why, and nothing is left running.
@@ -471,6 +485,12 @@ typedef struct tp_features {
 	bool send_zc_forced_off; /* QMIG_SEND_ZC=off */
 	bool send_zc_forced_on;	/* QMIG_SEND_ZC=on */
 	char why[128];		/* what the probe found */
+	/* Kernel TLS (TCP_ULP "tls"): TLS streams hand their record keys to
+	 * the kernel; without it a pump thread per stream does the records.
+	 * QMIG_KTLS=off forces the pump. */
+	bool ktls;
+	bool ktls_forced_off;	/* QMIG_KTLS=off */
+	char ktls_why[128];
 } tp_features;
 
 /* Probe once (cached, thread-safe), log once at info level. */

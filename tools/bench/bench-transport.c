@@ -4,7 +4,7 @@
  * same run, at the same stream counts.
  *
  *   bench-transport [--size 1G] [--streams 1,2,4] [--reps 3]
- *                   [--mixes random,zero,dup] [--sparse 0|1]
+ *                   [--mixes random,zero,dup] [--sparse 0|1] [--tls 0|1]
  *
  * A tmpfs file under /dev/shm holds the source "guest RAM". For each mix
  * and stream count N, alternating, best of --reps:
@@ -18,7 +18,10 @@
  *   qmig     tp_sender -> tp_receiver with N streams: queue every page,
  *            flush (ACKed: the receiver holds every page), fresh
  *            destination files each time, populated at SETUP (not
- *            timed: about 1 s per GiB here) unless --sparse 1.
+ *            timed: about 1 s per GiB here) unless --sparse 1;
+ *   qmig-tls with --tls 1: the same with TLS 1.3 on every stream (kTLS
+ *            where the kernel has it, else the pump threads, whose CPU
+ *            counts with their side: tp-tx*-tls, tp-rx*-tls).
  * Mixes: random (no dedup possible), zero (90% zero pages), dup (90%
  * copies of 64 distinct pages). Effective throughput = RAM size / time.
  * CPU seconds per GB of RAM are per side (threads named tp-tx*, raw-tx*
@@ -49,7 +52,7 @@
 static uint64_t opt_size = 1ull << 30;
 static uint64_t opt_streams[MAX_LIST] = { 1, 2, 4 };
 static int opt_nstreams = 3, opt_reps = 3;
-static bool opt_sparse;
+static bool opt_sparse, opt_tls;
 static char opt_mixes[64] = "random,zero,dup";
 
 static void die(const char *what, const char *why)
@@ -234,6 +237,7 @@ static void tcp_pair(int *a, int *b)
 typedef struct result {
 	double secs, tx_cpu, rx_cpu;
 	uint64_t wire;
+	bool ktls;
 } result;
 
 static result run_raw(const dl_ram *src, int n, bool to_ram)
@@ -319,17 +323,19 @@ static void *recv_main(void *arg)
 	return NULL;
 }
 
-static result run_qmig(const dl_ram *src, const dl_hasher *h, int n)
+static result run_qmig(const dl_ram *src, const dl_hasher *h, int n,
+		       bool tls)
 {
 	qm_error err = QM_ERROR_INIT;
 	char dir[64];
 	tp_receiver_config rc = { .listen_host = "127.0.0.1",
 				  .psk = (const uint8_t *)PSK,
 				  .psk_len = strlen(PSK), .ram_dir = dir,
-				  .timeout_ms = 30000, .sparse_ram = opt_sparse };
+				  .timeout_ms = 30000, .sparse_ram = opt_sparse,
+				  .tls = tls };
 	tp_sender_config sc = { .streams = n, .psk = (const uint8_t *)PSK,
 				.psk_len = strlen(PSK), .vm_name = "bench",
-				.timeout_ms = 30000 };
+				.timeout_ms = 30000, .tls = tls };
 	recv_job rj = { 0 };
 	pthread_t th;
 	tp_sender *s;
@@ -358,6 +364,7 @@ static result run_qmig(const dl_ram *src, const dl_hasher *h, int n)
 	r.rx_cpu = cpu_of("tp-rx") - c0r;
 	tp_sender_get_stats(s, &st);
 	r.wire = st.bytes_tx + st.bytes_rx;
+	r.ktls = st.ktls;
 	if (!tp_sender_commit(s, 0, 30000, &err))
 		die("commit", err.msg);
 	pthread_join(th, NULL);
@@ -412,6 +419,8 @@ static void parse_args(int argc, char **argv)
 			opt_reps = atoi(argv[i + 1]);
 		} else if (!strcmp(argv[i], "--sparse")) {
 			opt_sparse = atoi(argv[i + 1]);
+		} else if (!strcmp(argv[i], "--tls")) {
+			opt_tls = atoi(argv[i + 1]);
 		} else if (!strcmp(argv[i], "--mixes")) {
 			snprintf(opt_mixes, sizeof(opt_mixes), "%s", argv[i + 1]);
 		} else {
@@ -423,7 +432,7 @@ static void parse_args(int argc, char **argv)
 typedef struct row {
 	char mix[16];
 	int n;
-	result raw, ram, qm;
+	result raw, ram, qm, tl;
 } row;
 
 static void run_mix(const dl_ram *src, const dl_hasher *h, const char *mix,
@@ -440,11 +449,16 @@ static void run_mix(const dl_ram *src, const dl_hasher *h, const char *mix,
 		for (int rep = 0; rep < opt_reps; rep++) {
 			keep_best(&w->raw, run_raw(src, n, false));
 			keep_best(&w->ram, run_raw(src, n, true));
-			keep_best(&w->qm, run_qmig(src, h, n));
+			keep_best(&w->qm, run_qmig(src, h, n, false));
+			if (opt_tls)
+				keep_best(&w->tl, run_qmig(src, h, n, true));
 		}
 		print(mix, "raw", n, w->raw, src->regions[0].size);
 		print(mix, "raw-ram", n, w->ram, src->regions[0].size);
 		print(mix, "qmig", n, w->qm, src->regions[0].size);
+		if (opt_tls)
+			print(mix, w->tl.ktls ? "qmig-ktls" : "qmig-tls", n,
+			      w->tl, src->regions[0].size);
 		fflush(stdout);
 	}
 }
@@ -472,6 +486,21 @@ static void table(const row *rows, int nrows, const row *rnd, uint64_t size)
 		       base->ram.secs / w->qm.secs, w->qm.tx_cpu / gb,
 		       w->qm.rx_cpu / gb, base->raw.tx_cpu / gb,
 		       base->raw.rx_cpu / gb, w->qm.wire / 1e6);
+	}
+	if (!opt_tls)
+		return;
+	/* TLS beside plaintext qmig, same mix, same stream count. */
+	printf("\n%-7s %3s %9s %9s %7s %8s %8s %8s %8s %5s\n", "mix", "N",
+	       "qmig", "tls Gb/s", "tls/q", "tx s/GB", "rx s/GB", "tls tx",
+	       "tls rx", "kTLS");
+	for (int i = 0; i < nrows; i++) {
+		const row *w = &rows[i];
+
+		printf("%-7s %3d %9.2f %9.2f %7.2f %8.3f %8.3f %8.3f %8.3f "
+		       "%5s\n", w->mix, w->n, gb * 8 / w->qm.secs,
+		       gb * 8 / w->tl.secs, w->qm.secs / w->tl.secs,
+		       w->qm.tx_cpu / gb, w->qm.rx_cpu / gb, w->tl.tx_cpu / gb,
+		       w->tl.rx_cpu / gb, w->tl.ktls ? "yes" : "no");
 	}
 }
 

@@ -125,8 +125,8 @@ void tf_write_image(const tf_dir *d, const char *name, uint64_t npages)
 	fclose(f);
 }
 
-static tp_receiver *receiver_new(const tf_dir *d, const char *psk,
-				 const char *image, bool sparse)
+tp_receiver *tf_receiver_new_opt(const tf_dir *d, const char *psk,
+				 const char *image, bool sparse, bool tls)
 {
 	tp_receiver_config rc = {
 		.listen_host = "127.0.0.1",
@@ -136,6 +136,7 @@ static tp_receiver *receiver_new(const tf_dir *d, const char *psk,
 		.staged_image = image,
 		.timeout_ms = 5000,
 		.sparse_ram = sparse,
+		.tls = tls,
 	};
 	qm_error err = QM_ERROR_INIT;
 	tp_receiver *r = tp_receiver_new(&rc, &err);
@@ -148,13 +149,13 @@ static tp_receiver *receiver_new(const tf_dir *d, const char *psk,
 tp_receiver *tf_receiver_new(const tf_dir *d, const char *psk,
 			     const char *image)
 {
-	return receiver_new(d, psk, image, false);
+	return tf_receiver_new_opt(d, psk, image, false, false);
 }
 
 tp_receiver *tf_receiver_new_sparse(const tf_dir *d, const char *psk,
 				    const char *image)
 {
-	return receiver_new(d, psk, image, true);
+	return tf_receiver_new_opt(d, psk, image, true, false);
 }
 
 static void *recv_main(void *arg)

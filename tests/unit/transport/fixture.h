@@ -58,6 +58,9 @@ tp_receiver *tf_receiver_new(const tf_dir *d, const char *psk,
 /* Same, with the destination RAM left sparse (holes punched for ZERO). */
 tp_receiver *tf_receiver_new_sparse(const tf_dir *d, const char *psk,
 				    const char *image);
+/* Either, with TLS required (@tls) or off. */
+tp_receiver *tf_receiver_new_opt(const tf_dir *d, const char *psk,
+				 const char *image, bool sparse, bool tls);
 void tf_recv_start(tf_recv *t, tp_receiver *r);
 void tf_recv_join(tf_recv *t);
 

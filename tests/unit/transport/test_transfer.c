@@ -4,13 +4,22 @@
  * random, zero, duplicate and pre-held (HAVE) pages, sent with 1, 2 and 4
  * streams. The region is 64 MiB, not the 1 GiB of the benchmark, so that
  * the suite stays short on two shared cores (bench-transport does 1 GiB).
- * Run twice by meson: QMIG_SEND_ZC=on (SEND_ZC) and =off (plain send).
+ * Run by meson with QMIG_SEND_ZC=on (SEND_ZC) and =off (plain send), and
+ * with QMIG_TEST_TLS=1: the same transfers over TLS 1.3 (kTLS where the
+ * kernel has it, and again with QMIG_KTLS=off: the user-space pump).
  */
 #include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static bool use_tls(void)
+{
+	const char *v = getenv("QMIG_TEST_TLS");
+
+	return v && !strcmp(v, "1");
+}
 
 #define NPAGES 16384ull		/* 64 MiB */
 
@@ -57,8 +66,21 @@ static void check_receiver(tp_sender *s, tf_recv *rt, const dl_ram *src,
 	/* Every byte is counted, set-up included, the same on both ends. */
 	assert_int_equal(rst.bytes_rx, ss.bytes_tx);
 	assert_int_equal(rst.bytes_tx, ss.bytes_rx);
-	print_message("zc %d, tx %llu B, rx %llu B, deferred %llu\n",
-		      ss.send_zc, (unsigned long long)ss.bytes_tx,
+	/* TLS as configured on both ends; the kernel's wherever it can. */
+	{
+		const tp_features *f = tp_features_get();
+		bool ktls = use_tls() && f->ktls && !f->ktls_forced_off;
+
+		assert_int_equal(ss.tls, use_tls());
+		assert_int_equal(rst.tls, use_tls());
+		assert_int_equal(ss.ktls, ktls);
+		assert_int_equal(rst.ktls, ktls);
+		if (use_tls())
+			assert_false(ss.send_zc);
+	}
+	print_message("zc %d, tls %d, ktls %d, tx %llu B, rx %llu B, "
+		      "deferred %llu\n", ss.send_zc, ss.tls, ss.ktls,
+		      (unsigned long long)ss.bytes_tx,
 		      (unsigned long long)ss.bytes_rx,
 		      (unsigned long long)rst.refs_deferred);
 }
@@ -116,9 +138,10 @@ static void transfer(int streams, bool sparse)
 	tf_write_image(&dsrc, "image", NPAGES);
 	snprintf(image, sizeof(image), "%s/image", dsrc.path);
 	assert_true(dl_hasher_init(&h, seed, sizeof(seed), NULL));
-	tf_recv_start(&rt, sparse ? tf_receiver_new_sparse(&ddst, TF_PSK, image)
-				  : tf_receiver_new(&ddst, TF_PSK, image));
+	tf_recv_start(&rt, tf_receiver_new_opt(&ddst, TF_PSK, image, sparse,
+					       use_tls()));
 	tf_sender_config(&sc, streams, TF_PSK);
+	sc.tls = use_tls();
 	sc.on_sent = on_sent;
 	sc.on_sent_opaque = &log;
 	s = tp_sender_new(&src, &h, &sc, &err);
