@@ -34,6 +34,9 @@ typedef struct agent_config {
 				  * refused) */
 	int max_queued;          /* --max-queued, default 64: outgoing
 				  * migrations waiting for a slot */
+	bool tls;                /* --tls on|off: migration streams in TLS
+				  * 1.3 (transport.h), as source and as
+				  * destination; default off */
 	uint64_t staged_max_bytes; /* --staged-max-bytes, default 4G; 0 = keep
 				    * no staged copies */
 } agent_config;

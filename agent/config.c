@@ -5,7 +5,7 @@
  *   qmigd --state-dir DIR --rpc unix:PATH|tcp:HOST:PORT
  *         [--peer-listen HOST:PORT] [--psk-file FILE] [--token-file FILE]
  *         [--qemu PATH] [--max-migrations N] [--max-queued N]
- *         [--staged-max-bytes SIZE] [--config FILE]
+ *         [--staged-max-bytes SIZE] [--tls on|off] [--config FILE]
  *
  * The file holds "key = value" lines with the same keys without the
  * leading dashes ("state-dir = /var/lib/qmig"); '#' starts a comment.
@@ -47,6 +47,7 @@ static const key keys[] = {
 	{ "max-migrations", 0, 0 },
 	{ "max-queued", 0, 0 },
 	{ "staged-max-bytes", 0, 0 },
+	{ "tls", 0, 0 },
 };
 
 static bool set_int(agent_config *c, const char *name, const char *val,
@@ -87,6 +88,14 @@ static bool set_key(agent_config *c, const char *name, const char *val,
 		}
 		if (!strcmp(name, "staged-max-bytes"))
 			return qm_parse_size(val, &c->staged_max_bytes, err);
+		if (!strcmp(name, "tls")) {
+			c->tls = !strcmp(val, "on");
+			if (!c->tls && strcmp(val, "off"))
+				return qm_error_set(err, QM_ERR_INVAL, "tls: "
+						    "'%s', expected on|off",
+						    val);
+			return true;
+		}
 		return set_int(c, name, val, err);
 	}
 	return qm_error_set(err, QM_ERR_INVAL, "unknown option '%s'", name);

@@ -95,6 +95,7 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 	const char *mode = "agent";
 	double downtime = 300, deadline = 0, mbps = 0;
 	int64_t streams = 0;
+	bool tls = p->tls;
 
 	if (!rpc_param_string(j, "vm", true, &vm, call) ||
 	    !rpc_param_string(j, "dest", true, &dest, call) ||
@@ -105,8 +106,10 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 	    !rpc_param_int64(j, "streams", false, 0, TP_MAX_STREAMS, &streams,
 			     call) ||
 	    !rpc_param_string(j, "verify", false, &verify, call) ||
-	    !rpc_param_string(j, "mode", false, &mode, call))
+	    !rpc_param_string(j, "mode", false, &mode, call) ||
+	    !rpc_param_bool(j, "tls", false, &tls, call))
 		return false;
+	p->tls = tls;
 	if (downtime <= 0 || deadline < 0 || mbps < 0) {
 		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
 			      "max_downtime_ms must be > 0, deadline and "
@@ -126,6 +129,12 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 		return false;
 	}
 	p->compat = !strcmp(mode, "qemu");
+	if (p->compat && p->tls) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: tls is "
+			      "for mode agent (QEMU's own migration does not "
+			      "go through the agents' transport)");
+		return false;
+	}
 	if (!mig_compat_params(j, p, call))
 		return false;
 	snprintf(p->vm, sizeof(p->vm), "%s", vm);
@@ -156,6 +165,7 @@ static json_object *m_start(void *ctx, rpc_call *call, json_object *j,
 	json_object *r;
 	bool queue;
 
+	p.tls = a->cfg.tls;	/* the agent's default; the call may change it */
 	if (!start_params(call, j, &p) ||
 	    !peer_split_hostport(p.dest, host, sizeof(host), &port, err))
 		return NULL;
@@ -353,6 +363,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	const char *id, *vm, *mode = "agent";
 	json_object *launch, *r;
 	mig_params p = { 0 };
+	bool tls = false;
 	dest_state *d;
 	migration *m;
 	int port = 0;
@@ -361,6 +372,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	    !rpc_param_string(j, "vm", true, &vm, call) ||
 	    !rpc_param_object(j, "launch", true, &launch, call) ||
 	    !rpc_param_string(j, "mode", false, &mode, call) ||
+	    !rpc_param_bool(j, "tls", false, &tls, call) ||
 	    !agent_vm_name_valid(vm, err))
 		return NULL;
 	if (strlen(id) != MIG_ID_LEN - 1 || strspn(id, "0123456789abcdef") !=
@@ -379,6 +391,9 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	if (!mig_compat_params(j, &p, call))
 		return NULL;
 	snprintf(p.vm, sizeof(p.vm), "%s", vm);
+	/* A destination with --tls on requires it whatever the source asks:
+	 * a plaintext sender then fails at the handshake, loudly. */
+	p.tls = tls || a->cfg.tls;
 	m = mig_new(a, QM_SIDE_DEST, &p, err);
 	if (!m)
 		return NULL;
@@ -467,10 +482,10 @@ static const char *const p_start[] = { "vm", "dest", "max_downtime_ms",
 				       "deadline", "on_deadline",
 				       "bandwidth_mbps", "streams", "verify",
 				       "mode", "multifd", "multifd_channels",
-				       "xbzrle", "auto_converge", NULL };
+				       "xbzrle", "auto_converge", "tls", NULL };
 static const char *const p_id[] = { "id", NULL };
 static const char *const p_none[] = { NULL };
-static const char *const p_prepare[] = { "id", "vm", "launch", "mode",
+static const char *const p_prepare[] = { "id", "vm", "launch", "mode", "tls",
 					 /* mode "qemu" only: */
 					 "multifd", "multifd_channels",
 					 "xbzrle", "auto_converge", NULL };

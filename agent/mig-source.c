@@ -102,6 +102,7 @@ static json_object *prepare_params(source_state *s, qm_error *err)
 	json_object_object_add(p, "id", json_object_new_string(s->m->id));
 	json_object_object_add(p, "vm", json_object_new_string(s->vm->name));
 	json_object_object_add(p, "launch", launch);
+	json_object_object_add(p, "tls", json_object_new_boolean(s->m->p.tls));
 	return p;
 }
 
@@ -138,7 +139,7 @@ static bool setup(source_state *s, qm_error *err)
 	tp_sender_config tc = {
 		.streams = s->m->p.streams, .rate_bps = s->m->p.bandwidth_bps,
 		.psk = s->m->a->key.psk, .psk_len = s->m->a->key.len,
-		.vm_name = s->vm->name, .on_sent = on_sent,
+		.vm_name = s->vm->name, .on_sent = on_sent, .tls = s->m->p.tls,
 		.on_sent_opaque = s,
 	};
 	dl_tracker_opts to = { .kind = DL_TRACKER_AUTO, .qemu_pid = s->vm->pid,
@@ -392,6 +393,10 @@ static bool precopy(source_state *s, qm_error *err)
 		gate(s, &st, &pred, s->round ? not_shrinking : 0, v.bandwidth,
 		     &d);
 		set_status(s, apply_round, &v);
+		if (s->round == 0)
+			mig_fault_point("precopy-0");
+		else if (s->round == 1)
+			mig_fault_point("precopy-n");
 		mig_round_record(s->m, &(mig_round){
 			.round = (unsigned)s->round,
 			.pages_sent = rs.pages_full + rs.pages_zero +
@@ -775,6 +780,7 @@ static bool run(source_state *s, qm_error *err)
 		return false;
 	mig_step(s->m, QM_EV_START_OK, false);
 	migrec_save(s->m, QM_PHASE_PRECOPY, NULL, 0);
+	mig_fault_point("setup");
 	if (!precopy(s, err))
 		return false;
 	unthrottle(s);
@@ -787,7 +793,10 @@ static bool run(source_state *s, qm_error *err)
 	s->paused = true;
 	mig_step(s->m, QM_EV_GATE_STOP, true);
 	mig_fault_point("stop-copy");
-	if (!final_pass(s, err) || !device_state(s, err))
+	if (!final_pass(s, err))
+		return false;
+	mig_fault_point("devstate");
+	if (!device_state(s, err))
 		return false;
 	mig_step(s->m, QM_EV_FINAL_SENT, true);
 	mig_fault_point("verify");
@@ -810,8 +819,12 @@ void *mig_source_thread(void *arg)
 	memcpy(s.raw_id, m->raw_id, sizeof(s.raw_id));
 	migrec_worker_start(m);
 	if (!run(&s, &err)) {
-		bool in_doubt = m->st.phase == QM_PHASE_SWITCHOVER &&
-				err.code != QM_ERR_CANCELLED;
+		/* Once COMMIT may be out, only the destination knows whether
+		 * the VM runs there: every failure, the peer's ABORT included
+		 * (a "cancel" from the transport's point of view; the caller's
+		 * own cancel is refused this late), is settled by asking it
+		 * (resolve.c), never by resuming blindly. */
+		bool in_doubt = m->st.phase == QM_PHASE_SWITCHOVER;
 
 		pr_err("migration %s: %s", m->id, err.msg);
 		mig_fail_msg(m, &err);

@@ -74,6 +74,7 @@ static void add_flat(json_object *o, const migration *m, const mig_status *s)
 			m->side == QM_SIDE_SOURCE ? "source" : "destination"));
 	json_object_object_add(o, "mode", json_object_new_string(
 			m->p.compat ? "qemu" : "agent"));
+	json_object_object_add(o, "tls", json_object_new_boolean(m->p.tls));
 	json_object_object_add(o, "phase",
 			       json_object_new_string(qm_phase_name(s->phase)));
 	json_object_object_add(o, "round", json_object_new_int(s->round));

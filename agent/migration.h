@@ -43,6 +43,7 @@ typedef struct mig_params {
 	/* mode "qemu" (compat, mig-compat.c): QEMU's own migration */
 	bool compat;
 	bool multifd, xbzrle, auto_converge;
+	bool tls;                    /* TLS 1.3 on the transport streams */
 	int multifd_channels;        /* 0 = QEMU's default */
 } mig_params;
 

@@ -7,7 +7,10 @@
 #include "agent/state-writer.h"
 #include "agent/statedir.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,10 +324,46 @@ migration *migrec_restore(agent *a, json_object *o, qm_error *err)
 	return m;
 }
 
+/* QMIG_FAULT_HOLD=<point>@<file>: the first time @point is reached, create
+ * <file> and wait
+ * (the calling thread only) until someone removes it, at most
+ * FAULT_HOLD_MAX_MS: the fault-injection matrix injects its fault while
+ * the migration sits exactly there. */
+#define FAULT_HOLD_MAX_MS 120000
+
+static void fault_hold(const char *point)
+{
+	static atomic_bool held;
+	const char *env = getenv("QMIG_FAULT_HOLD"), *at;
+	int64_t deadline;
+	char file[512];
+	int fd;
+
+	at = env ? strchr(env, '@') : NULL;
+	if (!at || (size_t)(at - env) != strlen(point) ||
+	    strncmp(env, point, strlen(point)) ||
+	    !qm_format(file, sizeof(file), "%s", at + 1) ||
+	    atomic_exchange(&held, true))
+		return;		/* once per process: the next migration runs */
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pr_warn("fault injection: %s: %s", file, strerror(errno));
+		return;
+	}
+	close(fd);
+	pr_warn("fault injection: holding at '%s' until %s is removed",
+		point, file);
+	deadline = qm_now_ms() + FAULT_HOLD_MAX_MS;
+	while (access(file, F_OK) == 0 && qm_now_ms() < deadline)
+		usleep(10 * 1000);
+	pr_warn("fault injection: '%s' released", point);
+}
+
 void mig_fault_point(const char *point)
 {
 	const char *env = getenv("QMIG_FAULT_DIE_AT");
 
+	fault_hold(point);
 	if (!env || strcmp(env, point))
 		return;
 	pr_warn("fault injection: dying at '%s' (QMIG_FAULT_DIE_AT)", point);

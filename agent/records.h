@@ -99,7 +99,9 @@ void mig_dest_record(struct dest_state *d, qm_phase phase, bool ran,
 /*
  * Fault injection, for tests only: with QMIG_FAULT_DIE_AT=@point in the
  * agent's environment, the agent SIGKILLs itself when it reaches @point
- * (docs/RELIABILITY.md lists the points), as a crash there would.
+ * (docs/RELIABILITY.md lists the points), as a crash there would. With
+ * QMIG_FAULT_HOLD=@point@FILE it creates FILE there and waits until it is
+ * removed (tests/integration/matrix injects faults in that window).
  */
 void mig_fault_point(const char *point);
 

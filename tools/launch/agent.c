@@ -102,6 +102,7 @@ bool ql_agent_start_ns(ql_agent *a, const char *name, const char *netns,
 				    "not found (set QMIG_QMIGD)", bin);
 	if (!ql__netns_path(netns, netns_path, sizeof(netns_path), err))
 		return false;
+	snprintf(a->netns, sizeof(a->netns), "%s", netns ? netns : "");
 	if (!make_dir(a, name, err))
 		goto fail;
 	argv[n++] = (char *)bin;

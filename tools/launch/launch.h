@@ -116,6 +116,7 @@ typedef struct ql_agent {
 	char rpc[QL_PATH_MAX + 8];   /* "unix:DIR/rpc.sock" */
 	char state_dir[QL_PATH_MAX];
 	char log_path[QL_PATH_MAX];
+	char netns[64];              /* its network namespace; "" = ours */
 	bool exited;
 	int wait_status;
 } ql_agent;

@@ -6,11 +6,14 @@
  */
 #include "tests/integration/agent/pair.h"
 #include "tests/integration/agent/restart.h"
+#include "tools/rig/rig.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,7 +49,7 @@ static bool write_psk(char *path, size_t len)
 
 static bool start_agent(ql_agent *ag, const char *name,
 			const char *const *args, const char *env,
-			qm_error *err)
+			const char *netns, qm_error *err)
 {
 	char *e = env ? strdup(env) : NULL, *eq = e ? strchr(e, '=') : NULL;
 	bool ok;
@@ -55,18 +58,53 @@ static bool start_agent(ql_agent *ag, const char *name,
 		*eq = '\0';
 		setenv(e, eq + 1, 1);
 	}
-	ok = ql_agent_start(ag, name, args, err);
+	ok = ql_agent_start_ns(ag, name, netns, args, err);
 	if (eq)
 		unsetenv(e);
 	free(e);
 	return ok;
 }
 
+/* The rig variant: namespaces and addresses instead of loopback, and the
+ * destination's own small filesystem if asked for. */
+static bool setup_rig(fx *f, const variant *v, qm_error *err)
+{
+	char prefix[16];
+
+	snprintf(prefix, sizeof(prefix), "qx%d", (int)(getpid() % 100000));
+	f->rig = rig_up(prefix, &(rig_link){ 0 }, err);
+	if (!f->rig)
+		return false;
+	snprintf(f->dest, sizeof(f->dest), "%s:7302",
+		 rig_addr(f->rig, RIG_DST));
+	snprintf(f->back, sizeof(f->back), "%s:7301",
+		 rig_addr(f->rig, RIG_SRC));
+	if (!v->dst_tmpfs_mb)
+		return true;
+	snprintf(f->tmpfs, sizeof(f->tmpfs), "/tmp/qmig-fx-XXXXXX");
+	if (!mkdtemp(f->tmpfs))
+		return qm_error_errno(err, errno, "mkdtemp");
+	{
+		char opt[64];
+
+		snprintf(opt, sizeof(opt), "size=%um,mode=0700",
+			 v->dst_tmpfs_mb);
+		if (mount("qmig-fx", f->tmpfs, "tmpfs", MS_NOSUID | MS_NODEV,
+			  opt) < 0) {
+			rmdir(f->tmpfs);
+			f->tmpfs[0] = '\0';
+			return qm_error_errno(err, errno, "mount tmpfs");
+		}
+	}
+	return true;
+}
+
 int fx_setup(void **state)
 {
 	const variant *v = *state;
 	ql_vm_opts o = { .name = v && v->name ? v->name : "mig",
-			 .ram_bytes = 256 << 20,
+			 .ram_bytes = v && v->ram_bytes ? v->ram_bytes
+							: 256 << 20,
 			 .append = v && v->append ? v->append : DEFAULT_APPEND,
 			 .accel = QL_ACCEL_TCG };
 	fx *f = calloc(1, sizeof(*f));
@@ -75,15 +113,41 @@ int fx_setup(void **state)
 				NULL };
 	const char *dargs[] = { "--psk-file", f->psk, "--peer-listen", f->dest,
 				NULL };
+	const char *sns = NULL, *dns = NULL, *tmpdir = getenv("TMPDIR");
+	char *saved_tmp = tmpdir ? strdup(tmpdir) : NULL;
 	uint64_t beats = 200;
+	bool ok;
 
 	*state = f;
-	snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
-	snprintf(f->back, sizeof(f->back), "127.0.0.1:%d", free_port());
-	if (!write_psk(f->psk, sizeof(f->psk)) ||
-	    !start_agent(&f->src, "src", sargs, v ? v->src_env : NULL, &err) ||
-	    !start_agent(&f->dst, "dst", dargs, v ? v->dst_env : NULL, &err) ||
-	    !ql_vm_start(&f->vm, &o, &err) ||
+	f->v = v;
+	if (v && v->rig) {
+		if (!setup_rig(f, v, &err)) {
+			fprintf(stderr, "setup: %s\n", err.msg);
+			free(saved_tmp);
+			return -1;
+		}
+		sns = rig_ns(f->rig, RIG_SRC);
+		dns = rig_ns(f->rig, RIG_DST);
+		o.netns = sns;
+	} else {
+		snprintf(f->dest, sizeof(f->dest), "127.0.0.1:%d", free_port());
+		snprintf(f->back, sizeof(f->back), "127.0.0.1:%d", free_port());
+	}
+	ok = write_psk(f->psk, sizeof(f->psk)) &&
+	     start_agent(&f->src, "src", sargs, v ? v->src_env : NULL, sns,
+			 &err);
+	if (ok && f->tmpfs[0])
+		setenv("TMPDIR", f->tmpfs, 1);
+	ok = ok && start_agent(&f->dst, "dst", dargs, v ? v->dst_env : NULL,
+			       dns, &err);
+	if (f->tmpfs[0]) {
+		if (saved_tmp)
+			setenv("TMPDIR", saved_tmp, 1);
+		else
+			unsetenv("TMPDIR");
+	}
+	free(saved_tmp);
+	if (!ok || !ql_vm_start(&f->vm, &o, &err) ||
 	    !gl_follow_open(&f->f, f->vm.serial_path, 0, &err) ||
 	    !gl_follow_wait(&f->f, gl_pred_hb_count, &beats, "heartbeats",
 			    TMO, &err) ||
@@ -93,6 +157,14 @@ int fx_setup(void **state)
 	}
 	f->following = true;
 	return 0;
+}
+
+void fx_free_disk(fx *f)
+{
+	char path[QL_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/filler", f->dst.state_dir);
+	unlink(path);
 }
 
 /* QEMUs an agent started run on after it exits (VMs outlive agents):
@@ -151,6 +223,11 @@ int fx_teardown(void **state)
 	left = (sdir[0] ? scan_qemus(sdir, true) : 0) +
 	       (ddir[0] ? scan_qemus(ddir, true) : 0);
 	unlink(f->psk);
+	rig_down(f->rig);
+	if (f->tmpfs[0]) {
+		umount2(f->tmpfs, MNT_DETACH);
+		rmdir(f->tmpfs);
+	}
 	free(f);
 	return left > MAX_LEFT_QEMUS ? -1 : 0;
 }

@@ -32,9 +32,19 @@ typedef struct variant {
 	const char *src_env;     /* NAME=VALUE for the source agent */
 	const char *dst_env;     /* NAME=VALUE for the destination agent */
 	const char *name;        /* VM name in file names; default "mig" */
+	uint64_t ram_bytes;      /* guest RAM; default 256 MiB */
+	bool rig;                /* the agents in two network namespaces
+				  * joined by tools/rig, not on loopback */
+	unsigned dst_tmpfs_mb;   /* the destination agent's dir on a tmpfs
+				  * of its own, this large (0: no) */
 } variant;
 
+struct rig;
+
 typedef struct fx {
+	const variant *v;        /* the prestate, NULL for the defaults */
+	struct rig *rig;         /* variant.rig */
+	char tmpfs[QL_PATH_MAX]; /* variant.dst_tmpfs_mb: its mount point */
 	ql_agent src, dst;
 	ql_vm vm;
 	rpc_client *cs;          /* connected to the source agent */
@@ -76,6 +86,8 @@ void fx_restart(fx *f, ql_agent *ag);
  * after @ms, or at another final phase). The last status. */
 json_object *wait_phase_on(rpc_client *cl, const char *id, const char *phase,
 			   int ms);
+/* Remove what a test wrote into the destination's tmpfs to fill it. */
+void fx_free_disk(fx *f);
 /* Wait up to @ms for @ag to die by itself (a fault injection point). */
 void wait_agent_dead(ql_agent *ag, int ms);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +35,26 @@ static bool accepts(const char *path)
 	return ok;
 }
 
-static void __attribute__((noreturn)) child(char **argv, const char *log)
+static void __attribute__((noreturn)) child(char **argv, const char *log,
+					    const char *netns)
 {
 	int null = open("/dev/null", O_RDONLY);
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	char ns_path[128];
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (null < 0 || fd < 0)
 		_exit(127);
+	/* Back into the namespace the first start used (a rig side). */
+	if (*netns) {
+		int ns;
+
+		snprintf(ns_path, sizeof(ns_path), "/run/netns/%s", netns);
+		ns = open(ns_path, O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+			_exit(126);
+		close(ns);
+	}
 	dup2(null, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	dup2(fd, STDERR_FILENO);
@@ -79,7 +92,7 @@ bool agent_restart(ql_agent *a, const char *const *extra_args,
 	if (pid < 0)
 		return qm_error_errno(err, errno, "fork");
 	if (pid == 0)
-		child(argv, log);
+		child(argv, log, a->netns);
 	a->pid = pid;
 	a->exited = false;
 	deadline = qm_now_ms() + RESTART_READY_MS;

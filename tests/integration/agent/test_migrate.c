@@ -43,6 +43,29 @@ static void test_agent_mode(void **state)
 	free(id);
 }
 
+/* Agent mode with TLS 1.3 on the streams (migration.start "tls": true):
+ * the same end result, and the status says the streams were encrypted.
+ * A plaintext start to a destination that requires TLS is the transport
+ * tests' business (tests/unit/transport/test_tls.c). */
+static void test_agent_mode_tls(void **state)
+{
+	fx *f = *state;
+	json_object *st;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"max_downtime_ms\": 300, \"tls\": true");
+	st = wait_final(f, id);
+	printf("# tls: phase %s, %s bytes, error '%s'\n", str(st, "phase"),
+	       str(st, "bytes_on_wire"), str(st, "error"));
+	assert_string_equal(str(st, "phase"), "completed");
+	assert_true(json_object_get_boolean(get(st, "tls")));
+	assert_true(json_object_get_boolean(get(get(st, "verify"), "passed")));
+	expect_on_dest(f);
+	json_object_put(st);
+	free(id);
+}
+
 /* An impossible downtime with a short deadline and on_deadline "abort":
  * the VM stays on the source, intact. */
 static void test_deadline_abort(void **state)
@@ -283,6 +306,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_agent_mode),
+		T(test_agent_mode_tls),
 		T(test_deadline_abort),
 		T(test_dest_agent_killed),
 		cmocka_unit_test_prestate_setup_teardown(test_migrate_back,
