@@ -391,3 +391,53 @@ void tf_proxy_stop(tf_proxy *p)
 	close(p->lfd);	/* p->rec stays: the caller frees it */
 	pthread_mutex_destroy(&p->lock);
 }
+
+void tf_pair_init(tf_pair *g, uint64_t npages, bool random, bool tls)
+{
+	memset(g, 0, sizeof(*g));
+	tf_dir_make(&g->dsrc);
+	tf_dir_make(&g->ddst);
+	dl_ram_init(&g->src);
+	tf_ram_file(&g->dsrc, "ram0", npages * DL_PAGE_SIZE, &g->src, "ram0");
+	for (uint64_t p = 0; random && p < npages; p++)
+		tf_fill_page(dl_ram_page(&g->src, p), p + 1);
+	assert_true(dl_hasher_init(&g->h, "pair", 4, NULL));
+	tf_sender_config(&g->sc, 2, TF_PSK);
+	g->sc.tls = tls;
+}
+
+void tf_pair_fini(tf_pair *g)
+{
+	tp_sender_free(g->s);
+	if (g->rt.r)
+		tp_receiver_free(g->rt.r);
+	dl_ram_close(&g->src);
+	tf_dir_remove(&g->dsrc);
+	tf_dir_remove(&g->ddst);
+}
+
+bool tf_pair_connect(tf_pair *g, uint16_t port, qm_error *err)
+{
+	g->s = tp_sender_new(&g->src, &g->h, &g->sc, err);
+	assert_non_null(g->s);
+	return tp_sender_connect(g->s, "127.0.0.1", port, err);
+}
+
+int tf_raw_connect(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+void tf_assert_msg(const qm_error *e, qm_errcode code, const char *msg)
+{
+	if (e->code != code || !strstr(e->msg, msg))
+		fail_msg("got [%s] (%s), want [%s] (%s)", e->msg,
+			 qm_errcode_name(e->code), msg, qm_errcode_name(code));
+}

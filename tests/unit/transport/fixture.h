@@ -67,6 +67,28 @@ void tf_recv_join(tf_recv *t);
 /* Sender config with the test defaults. */
 void tf_sender_config(tp_sender_config *c, int streams, const char *psk);
 
+/* A sender and a receiver over loopback, each with its own RAM dir: what
+ * the failure tests start from. tf_pair_init() makes a source RAM of
+ * @npages (random content if @random, else zero) and a sender config
+ * for 2 streams (TLS if @tls); the receiver is the test's to make. */
+typedef struct tf_pair {
+	tf_dir dsrc, ddst;
+	dl_ram src;
+	dl_hasher h;
+	tf_recv rt;
+	tp_sender *s;
+	tp_sender_config sc;
+} tf_pair;
+
+void tf_pair_init(tf_pair *g, uint64_t npages, bool random, bool tls);
+void tf_pair_fini(tf_pair *g);
+/* Make the sender and connect it to @port on 127.0.0.1. */
+bool tf_pair_connect(tf_pair *g, uint16_t port, qm_error *err);
+/* A plain TCP connection to @port on 127.0.0.1 (a hostile peer). */
+int tf_raw_connect(uint16_t port);
+/* Fail unless @e has @code and contains @msg. */
+void tf_assert_msg(const qm_error *e, qm_errcode code, const char *msg);
+
 /* Compare two RAMs byte for byte and by hash. */
 void tf_assert_same(const dl_ram *a, const dl_hasher *ha, const dl_ram *b,
 		    const dl_hasher *hb);

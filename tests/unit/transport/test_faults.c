@@ -19,85 +19,28 @@
 
 #define NPAGES 4096ull		/* 16 MiB */
 
-typedef struct rig {
-	tf_dir dsrc, ddst;
-	dl_ram src;
-	dl_hasher h;
-	tf_recv rt;
-	tp_sender *s;
-	tp_sender_config sc;
-} rig;
-
-static void rig_init(rig *g, uint64_t npages, bool random)
-{
-	memset(g, 0, sizeof(*g));
-	tf_dir_make(&g->dsrc);
-	tf_dir_make(&g->ddst);
-	dl_ram_init(&g->src);
-	tf_ram_file(&g->dsrc, "ram0", npages * DL_PAGE_SIZE, &g->src, "ram0");
-	for (uint64_t p = 0; random && p < npages; p++)
-		tf_fill_page(dl_ram_page(&g->src, p), p + 1);
-	assert_true(dl_hasher_init(&g->h, "faults", 6, NULL));
-	tf_sender_config(&g->sc, 2, TF_PSK);
-}
-
-static void rig_fini(rig *g)
-{
-	tp_sender_free(g->s);
-	if (g->rt.r)
-		tp_receiver_free(g->rt.r);
-	dl_ram_close(&g->src);
-	tf_dir_remove(&g->dsrc);
-	tf_dir_remove(&g->ddst);
-}
-
-static bool rig_connect(rig *g, uint16_t port, qm_error *err)
-{
-	g->s = tp_sender_new(&g->src, &g->h, &g->sc, err);
-	assert_non_null(g->s);
-	return tp_sender_connect(g->s, "127.0.0.1", port, err);
-}
-
-static int raw_connect(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-static void assert_msg(const qm_error *e, qm_errcode code, const char *msg)
-{
-	if (e->code != code || !strstr(e->msg, msg))
-		fail_msg("got [%s] (%s), want [%s] (%s)", e->msg,
-			 qm_errcode_name(e->code), msg, qm_errcode_name(code));
-}
 
 /* A sender with another key is refused before any page moves: the sender
  * finds the receiver's proof wrong and says so; the receiver hears why. */
 static void test_wrong_key(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false);
+	tf_pair_init(&g, 64, false, false);
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
 	g.sc.psk = (const uint8_t *)"another-key-of-enough-length";
 	g.sc.psk_len = strlen((const char *)g.sc.psk);
-	assert_false(rig_connect(&g, tp_receiver_port(g.rt.r), &err));
-	assert_msg(&err, QM_ERR_PROTO, "stream 0: authentication failed on "
+	assert_false(tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err));
+	tf_assert_msg(&err, QM_ERR_PROTO, "stream 0: authentication failed on "
 		   "stream 0: the receiver's proof does not match (wrong "
 		   "pre-shared key?)");
 	tf_recv_join(&g.rt);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_CANCELLED, "peer aborted the migration "
+	tf_assert_msg(&g.rt.err, QM_ERR_CANCELLED, "peer aborted the migration "
 		   "(code 3 auth): authentication failed");
 	assert_int_equal(g.rt.err.subclass, TP_ABORT_AUTH);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Recording a real handshake and replaying the sender's bytes to a new
@@ -109,13 +52,13 @@ static void test_replayed_handshake(void **state)
 	uint8_t frame[512];
 	tp_frame f;
 	int fd;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false);
+	tf_pair_init(&g, 64, false, false);
 	g.sc.streams = 1;
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
 	tf_proxy_start(&px, tp_receiver_port(g.rt.r));
-	if (!rig_connect(&g, px.port, &err) ||
+	if (!tf_pair_connect(&g, px.port, &err) ||
 	    !tp_sender_commit(g.s, 0, 5000, &err))
 		fail_msg("%s", err.msg);
 	tf_recv_join(&g.rt);
@@ -124,7 +67,7 @@ static void test_replayed_handshake(void **state)
 	tp_receiver_free(g.rt.r);
 
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
-	fd = raw_connect(tp_receiver_port(g.rt.r));
+	fd = tf_raw_connect(tp_receiver_port(g.rt.r));
 	assert_int_equal(send(fd, px.rec, 8 + TP_HELLO_LEN, 0),
 			 8 + TP_HELLO_LEN);
 	assert_true(tp_sock_read_frame(fd, frame, sizeof(frame), &(tp_limits){0},
@@ -143,11 +86,11 @@ static void test_replayed_handshake(void **state)
 	close(fd);
 	tf_recv_join(&g.rt);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "the sender's proof does not "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "the sender's proof does not "
 		   "match (wrong pre-shared key, or a replayed handshake)");
 	free(px.rec);
 	px.rec = NULL;
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* A client that sends garbage instead of HELLO gets a clean refusal. */
@@ -155,19 +98,19 @@ static void test_garbage_client(void **state)
 {
 	uint8_t junk[64];
 	int fd;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false);
+	tf_pair_init(&g, 64, false, false);
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
 	memset(junk, 0xff, sizeof(junk));
-	fd = raw_connect(tp_receiver_port(g.rt.r));
+	fd = tf_raw_connect(tp_receiver_port(g.rt.r));
 	assert_int_equal(send(fd, junk, sizeof(junk), 0), sizeof(junk));
 	tf_recv_join(&g.rt);
 	close(fd);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO,
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO,
 		   "frame type 65535 unknown (valid 1..13)");
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 static void *garbage_server(void *arg)
@@ -193,28 +136,28 @@ static void test_garbage_server(void **state)
 	qm_error err = QM_ERROR_INIT;
 	pthread_t th;
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false);
+	tf_pair_init(&g, 64, false, false);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	pthread_create(&th, NULL, garbage_server, &lfd);
-	assert_false(rig_connect(&g, ntohs(sa.sin_port), &err));
-	assert_msg(&err, QM_ERR_PROTO, "frame type 16705 unknown");
+	assert_false(tf_pair_connect(&g, ntohs(sa.sin_port), &err));
+	tf_assert_msg(&err, QM_ERR_PROTO, "frame type 16705 unknown");
 	pthread_join(th, NULL);
 	close(lfd);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Run a transfer through @px; both sides must fail, quickly. */
-static void transfer_fails(rig *g, tf_proxy *px, qm_error *err)
+static void transfer_fails(tf_pair *g, tf_proxy *px, qm_error *err)
 {
 	int64_t t0 = qm_now_ns();
 
 	tf_recv_start(&g->rt, tf_receiver_new(&g->ddst, TF_PSK, NULL));
 	tf_proxy_start(px, tp_receiver_port(g->rt.r));
-	if (!rig_connect(g, px->port, err))
+	if (!tf_pair_connect(g, px->port, err))
 		fail_msg("connect: %s", err->msg);
 	assert_true(tp_sender_queue(g->s, 0, NPAGES, err) || err->code);
 	assert_false(tp_sender_flush(g->s, 0, NULL, err));
@@ -232,14 +175,14 @@ static void test_cut_mid_transfer(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
 	tf_proxy px = { .cut_after = 4 << 20 };
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, NPAGES, true);
+	tf_pair_init(&g, NPAGES, true, false);
 	transfer_fails(&g, &px, &err);
 	assert_true(err.code == QM_ERR_CLOSED || err.code == QM_ERR_CANCELLED);
 	assert_true(g.rt.err.code == QM_ERR_CLOSED);
 	assert_non_null(strstr(g.rt.err.msg, "peer closed the connection"));
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Garbage injected after the handshake, over the first frame header on
@@ -251,17 +194,17 @@ static void test_garbage_mid_transfer(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
 	tf_proxy px = { .garbage_at = 496 };
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, NPAGES, true);
+	tf_pair_init(&g, NPAGES, true, false);
 	g.sc.streams = 1;
 	transfer_fails(&g, &px, &err);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "stream 0: frame type 65535 "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "stream 0: frame type 65535 "
 		   "unknown (valid 1..13)");
-	assert_msg(&err, QM_ERR_CANCELLED, "receiver aborted the migration "
+	tf_assert_msg(&err, QM_ERR_CANCELLED, "receiver aborted the migration "
 		   "(code 2 protocol): stream 0: frame type 65535 unknown");
 	assert_int_equal(err.subclass, TP_ABORT_PROTOCOL);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Both sides idle, the link dies (proxy gone): EOF without COMMIT or
@@ -271,22 +214,22 @@ static void test_eof_without_commit(void **state)
 	qm_error err = QM_ERROR_INIT;
 	tf_proxy px = { 0 };
 	tp_ctrl c;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, true);
+	tf_pair_init(&g, 64, true, false);
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
 	tf_proxy_start(&px, tp_receiver_port(g.rt.r));
-	if (!rig_connect(&g, px.port, &err) ||
+	if (!tf_pair_connect(&g, px.port, &err) ||
 	    !tp_sender_queue(g.s, 0, 64, &err) ||
 	    !tp_sender_flush(g.s, 0, NULL, &err))
 		fail_msg("%s", err.msg);
 	tf_proxy_stop(&px);
 	tf_recv_join(&g.rt);
-	assert_msg(&g.rt.err, QM_ERR_CLOSED, "stream 0: peer closed the "
+	tf_assert_msg(&g.rt.err, QM_ERR_CLOSED, "stream 0: peer closed the "
 		   "connection without COMMIT or ABORT");
 	assert_int_equal(tp_sender_recv_ctrl(g.s, &c, 3000, &err), -1);
-	assert_msg(&err, QM_ERR_CLOSED, "without COMMIT or ABORT");
-	rig_fini(&g);
+	tf_assert_msg(&err, QM_ERR_CLOSED, "without COMMIT or ABORT");
+	tf_pair_fini(&g);
 }
 
 static void *accept_main(void *arg)
@@ -302,24 +245,24 @@ static void test_receiver_abort(void **state)
 	pthread_t th;
 	void *ok;
 	tp_ctrl c;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false);
+	tf_pair_init(&g, 64, false, false);
 	g.rt.r = tf_receiver_new(&g.ddst, TF_PSK, NULL);
 	pthread_create(&th, NULL, accept_main, g.rt.r);
-	if (!rig_connect(&g, tp_receiver_port(g.rt.r), &err))
+	if (!tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err))
 		fail_msg("%s", err.msg);
 	pthread_join(th, &ok);
 	assert_non_null(ok);
 	tp_receiver_abort(g.rt.r, TP_ABORT_ENGINE, "destination QEMU exited");
 	assert_int_equal(tp_sender_recv_ctrl(g.s, &c, 3000, &err), -1);
-	assert_msg(&err, QM_ERR_CANCELLED, "receiver aborted the migration "
+	tf_assert_msg(&err, QM_ERR_CANCELLED, "receiver aborted the migration "
 		   "(code 7 engine): destination QEMU exited");
 	assert_int_equal(err.subclass, TP_ABORT_ENGINE);
 	qm_error_clear(&err);
 	assert_false(tp_sender_queue(g.s, 0, 1, &err));
 	assert_int_equal(err.code, QM_ERR_CANCELLED);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* A destination filesystem without room for the whole RAM refuses at
@@ -332,7 +275,7 @@ static void test_no_space_for_ram(void **state)
 	qm_error err = QM_ERROR_INIT;
 	struct statvfs sv;
 	uint64_t bytes;
-	rig g;
+	tf_pair g;
 
 	memset(&g, 0, sizeof(g));
 	tf_dir_make(&g.dsrc);
@@ -345,8 +288,8 @@ static void test_no_space_for_ram(void **state)
 	assert_true(dl_hasher_init(&g.h, "faults", 6, NULL));
 	tf_sender_config(&g.sc, 1, TF_PSK);
 	tf_recv_start(&g.rt, tf_receiver_new_sparse(&g.ddst, TF_PSK, NULL));
-	assert_false(rig_connect(&g, tp_receiver_port(g.rt.r), &err));
-	assert_msg(&err, QM_ERR_CANCELLED, "the VM's RAM needs");
+	assert_false(tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err));
+	tf_assert_msg(&err, QM_ERR_CANCELLED, "the VM's RAM needs");
 	tf_recv_join(&g.rt);
 	assert_false(g.rt.accept_ok);
 	assert_int_equal(g.rt.err.code, QM_ERR_IO);
@@ -358,7 +301,7 @@ static void test_no_space_for_ram(void **state)
 		snprintf(p, sizeof(p), "%s/ram0.ram", g.ddst.path);
 		assert_int_equal(access(p, F_OK), -1);
 	}
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* A DUP whose source page no longer holds the content on the receiver
@@ -369,12 +312,12 @@ static void test_resend_unresolved(void **state)
 	qm_error err = QM_ERROR_INIT;
 	tp_round_stats rs;
 	uint8_t *dst;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 1024, false);
+	tf_pair_init(&g, 1024, false, false);
 	tf_fill_page(dl_ram_page(&g.src, 3), 42);
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
-	if (!rig_connect(&g, tp_receiver_port(g.rt.r), &err) ||
+	if (!tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err) ||
 	    !tp_sender_queue(g.s, 3, 1, &err) ||
 	    !tp_sender_flush(g.s, 0, &rs, &err))
 		fail_msg("%s", err.msg);
@@ -396,7 +339,7 @@ static void test_resend_unresolved(void **state)
 		fail_msg("%s", err.msg);
 	tf_recv_join(&g.rt);
 	assert_true(g.rt.commit_ok);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* A page written in one round and zero in the next becomes zero on the
@@ -406,13 +349,13 @@ static void zero_after_write(bool sparse)
 {
 	qm_error err = QM_ERROR_INIT;
 	const dl_ram *dst;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 1024, true);
+	tf_pair_init(&g, 1024, true, false);
 	tf_recv_start(&g.rt, sparse ?
 		      tf_receiver_new_sparse(&g.ddst, TF_PSK, NULL) :
 		      tf_receiver_new(&g.ddst, TF_PSK, NULL));
-	if (!rig_connect(&g, tp_receiver_port(g.rt.r), &err) ||
+	if (!tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err) ||
 	    !tp_sender_queue(g.s, 0, 1024, &err) ||
 	    !tp_sender_flush(g.s, 0, NULL, &err))
 		fail_msg("%s", err.msg);
@@ -427,7 +370,7 @@ static void zero_after_write(bool sparse)
 		fail_msg("%s", err.msg);
 	tf_recv_join(&g.rt);
 	tf_assert_same(&g.src, &g.h, dst, tp_receiver_hasher(g.rt.r));
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 static void test_zero_after_write(void **state)
@@ -447,13 +390,13 @@ static void test_rate_and_rtt(void **state)
 	qm_error err = QM_ERROR_INIT;
 	int64_t t0, slow, fast;
 	tp_stats st;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, NPAGES, true);
+	tf_pair_init(&g, NPAGES, true, false);
 	g.sc.rate_bps = 8 << 20;
 	g.sc.ping_interval_ms = 20;
 	tf_recv_start(&g.rt, tf_receiver_new(&g.ddst, TF_PSK, NULL));
-	if (!rig_connect(&g, tp_receiver_port(g.rt.r), &err))
+	if (!tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err))
 		fail_msg("%s", err.msg);
 	t0 = qm_now_ns();
 	if (!tp_sender_queue(g.s, 0, 1024, &err) ||	/* 4 MiB */
@@ -480,7 +423,7 @@ static void test_rate_and_rtt(void **state)
 	if (!tp_sender_commit(g.s, 1, 5000, &err))
 		fail_msg("%s", err.msg);
 	tf_recv_join(&g.rt);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 int main(void)

@@ -24,64 +24,6 @@
 
 #define NPAGES 4096ull		/* 16 MiB */
 
-typedef struct rig {
-	tf_dir dsrc, ddst;
-	dl_ram src;
-	dl_hasher h;
-	tf_recv rt;
-	tp_sender *s;
-	tp_sender_config sc;
-} rig;
-
-static void rig_init(rig *g, uint64_t npages, bool random, bool tls)
-{
-	memset(g, 0, sizeof(*g));
-	tf_dir_make(&g->dsrc);
-	tf_dir_make(&g->ddst);
-	dl_ram_init(&g->src);
-	tf_ram_file(&g->dsrc, "ram0", npages * DL_PAGE_SIZE, &g->src, "ram0");
-	for (uint64_t p = 0; random && p < npages; p++)
-		tf_fill_page(dl_ram_page(&g->src, p), p + 1);
-	assert_true(dl_hasher_init(&g->h, "tls", 3, NULL));
-	tf_sender_config(&g->sc, 2, TF_PSK);
-	g->sc.tls = tls;
-}
-
-static void rig_fini(rig *g)
-{
-	tp_sender_free(g->s);
-	if (g->rt.r)
-		tp_receiver_free(g->rt.r);
-	dl_ram_close(&g->src);
-	tf_dir_remove(&g->dsrc);
-	tf_dir_remove(&g->ddst);
-}
-
-static bool rig_connect(rig *g, uint16_t port, qm_error *err)
-{
-	g->s = tp_sender_new(&g->src, &g->h, &g->sc, err);
-	assert_non_null(g->s);
-	return tp_sender_connect(g->s, "127.0.0.1", port, err);
-}
-
-static int raw_connect(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-static void assert_msg(const qm_error *e, qm_errcode code, const char *msg)
-{
-	if (e->code != code || !strstr(e->msg, msg))
-		fail_msg("got [%s] (%s), want [%s] (%s)", e->msg,
-			 qm_errcode_name(e->code), msg, qm_errcode_name(code));
-}
 
 static tp_receiver *tls_receiver(const tf_dir *d, const char *psk,
 				 int timeout_ms)
@@ -110,22 +52,22 @@ static tp_receiver *tls_receiver(const tf_dir *d, const char *psk,
 static void test_tls_sender_plain_receiver(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, true);
+	tf_pair_init(&g, 64, false, true);
 	tf_recv_start(&g.rt, tf_receiver_new_opt(&g.ddst, TF_PSK, NULL, false,
 						 false));
-	assert_false(rig_connect(&g, tp_receiver_port(g.rt.r), &err));
-	assert_msg(&err, QM_ERR_PROTO, "stream 0: TLS handshake: the receiver "
+	assert_false(tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err));
+	tf_assert_msg(&err, QM_ERR_PROTO, "stream 0: TLS handshake: the receiver "
 		   "answered without TLS (TLS is off there; both ends must "
 		   "have it on): receiver aborted the migration (code 2 "
 		   "protocol): the sender speaks TLS; TLS is off on this "
 		   "receiver");
 	tf_recv_join(&g.rt);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "the sender speaks TLS; TLS is "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "the sender speaks TLS; TLS is "
 		   "off on this receiver (both ends must have it on)");
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* A sender without TLS and a TLS receiver: the receiver sees a qmig
@@ -133,21 +75,21 @@ static void test_tls_sender_plain_receiver(void **state)
 static void test_plain_sender_tls_receiver(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, false);
+	tf_pair_init(&g, 64, false, false);
 	tf_recv_start(&g.rt, tf_receiver_new_opt(&g.ddst, TF_PSK, NULL, false,
 						 true));
-	assert_false(rig_connect(&g, tp_receiver_port(g.rt.r), &err));
-	assert_msg(&err, QM_ERR_CANCELLED, "stream 0: peer aborted the "
+	assert_false(tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err));
+	tf_assert_msg(&err, QM_ERR_CANCELLED, "stream 0: peer aborted the "
 		   "migration (code 2 protocol): the sender connected without "
 		   "TLS; this receiver requires TLS (both ends must have it "
 		   "on)");
 	tf_recv_join(&g.rt);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "the sender connected without "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "the sender connected without "
 		   "TLS; this receiver requires TLS");
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* ---- authentication ---- */
@@ -157,26 +99,26 @@ static void test_plain_sender_tls_receiver(void **state)
 static void test_tls_wrong_key(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, true);
+	tf_pair_init(&g, 64, false, true);
 	tf_recv_start(&g.rt, tf_receiver_new_opt(&g.ddst, TF_PSK, NULL, false,
 						 true));
 	g.sc.psk = (const uint8_t *)"another-key-of-enough-length";
 	g.sc.psk_len = strlen((const char *)g.sc.psk);
-	assert_false(rig_connect(&g, tp_receiver_port(g.rt.r), &err));
+	assert_false(tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err));
 	tf_recv_join(&g.rt);
 	print_message("sender: %s\nreceiver: %s\n", err.msg, g.rt.err.msg);
 	/* The alert is the receiver OpenSSL's choice (3.0: illegal
 	 * parameter). */
-	assert_msg(&err, QM_ERR_PROTO, "stream 0: TLS handshake: the receiver "
+	tf_assert_msg(&err, QM_ERR_PROTO, "stream 0: TLS handshake: the receiver "
 		   "refused our key (TLS alert ");
-	assert_msg(&err, QM_ERR_PROTO, ": wrong pre-shared key?)");
+	tf_assert_msg(&err, QM_ERR_PROTO, ": wrong pre-shared key?)");
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "TLS handshake: the sender's key "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "TLS handshake: the sender's key "
 		   "does not match (TLS PSK binder does not verify: wrong "
 		   "pre-shared key?)");
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Read whatever comes until EOF, an error or the deadline. */
@@ -200,14 +142,14 @@ static void test_tls_replay(void **state)
 	tf_proxy px = { .record = 1 << 20 };
 	ssize_t n;
 	int fd;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, true, true);
+	tf_pair_init(&g, 64, true, true);
 	g.sc.streams = 1;
 	tf_recv_start(&g.rt, tf_receiver_new_opt(&g.ddst, TF_PSK, NULL, false,
 						 true));
 	tf_proxy_start(&px, tp_receiver_port(g.rt.r));
-	if (!rig_connect(&g, px.port, &err) ||
+	if (!tf_pair_connect(&g, px.port, &err) ||
 	    !tp_sender_queue(g.s, 0, 64, &err) ||
 	    !tp_sender_flush(g.s, 0, NULL, &err) ||
 	    !tp_sender_commit(g.s, 0, 5000, &err))
@@ -222,19 +164,19 @@ static void test_tls_replay(void **state)
 
 	tf_recv_start(&g.rt, tf_receiver_new_opt(&g.ddst, TF_PSK, NULL, false,
 						 true));
-	fd = raw_connect(tp_receiver_port(g.rt.r));
+	fd = tf_raw_connect(tp_receiver_port(g.rt.r));
 	n = send(fd, px.rec, px.rec_len, MSG_NOSIGNAL);
 	assert_true(n > 0);
 	drain(fd, 2000);
 	close(fd);
 	tf_recv_join(&g.rt);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "TLS handshake: a TLS record "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "TLS handshake: a TLS record "
 		   "failed authentication (bad record mac: changed on the "
 		   "path, or a replayed handshake)");
 	free(px.rec);
 	px.rec = NULL;
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* ---- what the wire shows ---- */
@@ -247,15 +189,15 @@ static void capture(bool tls, bool *page_seen, bool *secret_seen)
 {
 	qm_error err = QM_ERROR_INIT;
 	tf_proxy px = { .record = 8 << 20 };
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 1024, true, tls);
+	tf_pair_init(&g, 1024, true, tls);
 	g.sc.streams = 1;
 	memcpy(dl_ram_page(&g.src, 100) + 1000, pattern, sizeof(pattern));
 	tf_recv_start(&g.rt, tf_receiver_new_opt(&g.ddst, TF_PSK, NULL, false,
 						 tls));
 	tf_proxy_start(&px, tp_receiver_port(g.rt.r));
-	if (!rig_connect(&g, px.port, &err) ||
+	if (!tf_pair_connect(&g, px.port, &err) ||
 	    !tp_sender_queue(g.s, 0, 1024, &err) ||
 	    !tp_sender_flush(g.s, 0, NULL, &err) ||
 	    !tp_sender_commit(g.s, 0, 5000, &err))
@@ -271,7 +213,7 @@ static void capture(bool tls, bool *page_seen, bool *secret_seen)
 	*page_seen = memmem(px.rec, px.rec_len, pattern, sizeof(pattern));
 	*secret_seen = memmem(px.rec, px.rec_len, g.h.secret, DL_SECRET_SIZE);
 	free(px.rec);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Without TLS the recording holds the page and SETUP's hash secret (so
@@ -290,14 +232,14 @@ static void test_tls_wire_has_no_pages(void **state)
 
 /* ---- failures mid-transfer ---- */
 
-static void transfer_fails(rig *g, tf_proxy *px, qm_error *err)
+static void transfer_fails(tf_pair *g, tf_proxy *px, qm_error *err)
 {
 	int64_t t0 = qm_now_ns();
 
 	tf_recv_start(&g->rt, tf_receiver_new_opt(&g->ddst, TF_PSK, NULL,
 						  false, true));
 	tf_proxy_start(px, tp_receiver_port(g->rt.r));
-	if (!rig_connect(g, px->port, err))
+	if (!tf_pair_connect(g, px->port, err))
 		fail_msg("connect: %s", err->msg);
 	assert_true(tp_sender_queue(g->s, 0, NPAGES, err) || err->code);
 	assert_false(tp_sender_flush(g->s, 0, NULL, err));
@@ -315,14 +257,14 @@ static void test_tls_cut_mid_transfer(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
 	tf_proxy px = { .cut_after = 4 << 20 };
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, NPAGES, true, true);
+	tf_pair_init(&g, NPAGES, true, true);
 	transfer_fails(&g, &px, &err);
 	assert_true(err.code == QM_ERR_CLOSED || err.code == QM_ERR_CANCELLED ||
 		    err.code == QM_ERR_PROTO);
-	assert_msg(&g.rt.err, QM_ERR_CLOSED, "peer closed the connection");
-	rig_fini(&g);
+	tf_assert_msg(&g.rt.err, QM_ERR_CLOSED, "peer closed the connection");
+	tf_pair_fini(&g);
 }
 
 /* 64 bytes changed 1 MiB into the stream, inside page payload: without
@@ -332,15 +274,15 @@ static void test_tls_tamper(void **state)
 {
 	qm_error err = QM_ERROR_INIT;
 	tf_proxy px = { .garbage_at = 1 << 20 };
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, NPAGES, true, true);
+	tf_pair_init(&g, NPAGES, true, true);
 	g.sc.streams = 1;
 	transfer_fails(&g, &px, &err);
 	assert_int_equal(g.rt.err.code, QM_ERR_PROTO);
 	assert_non_null(strstr(g.rt.err.msg, "stream 0: TLS: "));
 	assert_true(qm_error_is_set(&err));
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* ---- handshake deadlines and garbage ---- */
@@ -355,20 +297,20 @@ static void test_tls_silent_receiver(void **state)
 	qm_error err = QM_ERROR_INIT;
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int64_t t0;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, true);
+	tf_pair_init(&g, 64, false, true);
 	g.sc.timeout_ms = 500;
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	t0 = qm_now_ns();
-	assert_false(rig_connect(&g, ntohs(sa.sin_port), &err));
-	assert_msg(&err, QM_ERR_TIMEOUT, "stream 0: TLS handshake: nothing "
+	assert_false(tf_pair_connect(&g, ntohs(sa.sin_port), &err));
+	tf_assert_msg(&err, QM_ERR_TIMEOUT, "stream 0: TLS handshake: nothing "
 		   "from the receiver within the timeout");
 	assert_true(qm_now_ns() - t0 < 1500000000LL);
 	close(lfd);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* A client that connects and says nothing: the receiver's handshake ends
@@ -377,18 +319,18 @@ static void test_tls_silent_sender(void **state)
 {
 	int64_t t0 = qm_now_ns();
 	int fd;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, true);
+	tf_pair_init(&g, 64, false, true);
 	tf_recv_start(&g.rt, tls_receiver(&g.ddst, TF_PSK, 500));
-	fd = raw_connect(tp_receiver_port(g.rt.r));
+	fd = tf_raw_connect(tp_receiver_port(g.rt.r));
 	tf_recv_join(&g.rt);
 	close(fd);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_TIMEOUT, "TLS handshake: nothing from the "
+	tf_assert_msg(&g.rt.err, QM_ERR_TIMEOUT, "TLS handshake: nothing from the "
 		   "sender within the timeout");
 	assert_true(qm_now_ns() - t0 < 1500000000LL);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* Garbage, and garbage behind a TLS record header: clean refusals. */
@@ -398,23 +340,23 @@ static void test_tls_garbage_client(void **state)
 				      "not a ClientHello, just 32 bytes";
 	uint8_t junk[64];
 	int fd;
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, true);
+	tf_pair_init(&g, 64, false, true);
 	tf_recv_start(&g.rt, tls_receiver(&g.ddst, TF_PSK, 2000));
 	memset(junk, 0xff, sizeof(junk));
-	fd = raw_connect(tp_receiver_port(g.rt.r));
+	fd = tf_raw_connect(tp_receiver_port(g.rt.r));
 	assert_int_equal(send(fd, junk, sizeof(junk), 0), sizeof(junk));
 	tf_recv_join(&g.rt);
 	close(fd);
 	assert_false(g.rt.accept_ok);
-	assert_msg(&g.rt.err, QM_ERR_PROTO, "TLS handshake: the sender sent "
+	tf_assert_msg(&g.rt.err, QM_ERR_PROTO, "TLS handshake: the sender sent "
 		   "neither a TLS ClientHello nor a qmig HELLO (first bytes "
 		   "ff ff)");
 	tp_receiver_free(g.rt.r);
 
 	tf_recv_start(&g.rt, tls_receiver(&g.ddst, TF_PSK, 2000));
-	fd = raw_connect(tp_receiver_port(g.rt.r));
+	fd = tf_raw_connect(tp_receiver_port(g.rt.r));
 	assert_int_equal(send(fd, fake, sizeof(fake) - 1, 0),
 			 sizeof(fake) - 1);
 	tf_recv_join(&g.rt);
@@ -423,7 +365,7 @@ static void test_tls_garbage_client(void **state)
 	assert_int_equal(g.rt.err.code, QM_ERR_PROTO);
 	assert_non_null(strstr(g.rt.err.msg, "TLS handshake: "));
 	print_message("fake ClientHello: %s\n", g.rt.err.msg);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 static void *garbage_server(void *arg)
@@ -449,20 +391,20 @@ static void test_tls_garbage_server(void **state)
 	qm_error err = QM_ERROR_INIT;
 	pthread_t th;
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	rig g;
+	tf_pair g;
 
-	rig_init(&g, 64, false, true);
+	tf_pair_init(&g, 64, false, true);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	pthread_create(&th, NULL, garbage_server, &lfd);
-	assert_false(rig_connect(&g, ntohs(sa.sin_port), &err));
-	assert_msg(&err, QM_ERR_PROTO, "stream 0: TLS handshake: the receiver "
+	assert_false(tf_pair_connect(&g, ntohs(sa.sin_port), &err));
+	tf_assert_msg(&err, QM_ERR_PROTO, "stream 0: TLS handshake: the receiver "
 		   "answered with something other than TLS (first bytes 41 "
 		   "41)");
 	pthread_join(th, NULL);
 	close(lfd);
-	rig_fini(&g);
+	tf_pair_fini(&g);
 }
 
 /* ---- the kTLS keys ---- */
