@@ -294,9 +294,13 @@ static void run_cell(void **state)
 	assert_non_null(c);
 	c->ran = true;
 	attach(f);
-	/* A later round needs a gate that does not stop after round 0. */
+	/* A later round needs a gate that cannot stop after round 0: a
+	 * downtime no prediction meets, and a deadline that forces the
+	 * switchover where the fault lets the migration go on. */
 	id = start(f, strcmp(c->pt->name, "precopy-n") ?
-		   "\"max_downtime_ms\": 400" : "\"max_downtime_ms\": 60");
+		   "\"max_downtime_ms\": 400" :
+		   "\"max_downtime_ms\": 2, \"deadline\": 15, "
+		   "\"on_deadline\": \"force\"");
 	wait_hold(f, c, hold, sizeof(hold));
 	inject(f, c);
 	recover(f, c, hold);
