@@ -11,9 +11,12 @@
  *     migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]
  *             [--on-deadline abort|force] [--bandwidth MBPS]
  *             [--streams N] [--verify full|tracked] [--mode agent|qemu]
+ *             [--tls on|off]
  *                               start a migration to the agent at DEST
  *                               (HOST:PORT); --wait shows progress and
- *                               exits 0 only if it completed
+ *                               exits 0 only if it completed (it waits
+ *                               through in-doubt, which the agent
+ *                               settles)
  *     status ID | cancel ID | migrations
  *     call METHOD [JSON]        any method, raw
  *   qmigctl qmp SOCKET COMMAND [JSON-ARGS]
@@ -51,6 +54,7 @@ static void usage(FILE *f)
 		"  migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]\n"
 		"          [--on-deadline abort|force] [--bandwidth MBPS]\n"
 		"          [--streams N] [--verify full|tracked] [--mode agent|qemu]\n"
+		"          [--tls on|off]\n"
 		"  status ID | cancel ID | migrations\n"
 		"  qmp SOCKET COMMAND [JSON-ARGS]\n");
 }
@@ -312,10 +316,16 @@ static int wait_migration(rpc_client *cl, const char *id, bool json)
 				dget(st, "dirty_rate_bps") / 1e6,
 				dget(st, "bandwidth_bps") / 1e6,
 				dget(st, "predicted_downtime_ms"), tty ? " " : "\n");
+		/* In doubt is not an end: the agent asks the destination
+		 * until it knows where the VM runs, then completes or rolls
+		 * back (docs/RELIABILITY.md); keep waiting, and say why. */
+		if (!strcmp(phase, "in-doubt") && strcmp(last, phase))
+			fprintf(stderr, "%sin doubt: %s; the agent is asking the "
+				"destination whether the VM runs there\n",
+				tty ? "\n" : "", sget(st, "error"));
 		snprintf(last, sizeof(last), "%s", phase);
 		if (!strcmp(phase, "completed") || !strcmp(phase, "failed") ||
-		    !strcmp(phase, "cancelled") || !strcmp(phase, "rolled-back") ||
-		    !strcmp(phase, "in-doubt"))
+		    !strcmp(phase, "cancelled") || !strcmp(phase, "rolled-back"))
 			break;
 		usleep(200 * 1000);
 	}
@@ -343,6 +353,13 @@ static bool migrate_opt(json_object *p, const char *opt, const char *val)
 		{ "--mode", "mode", false },
 	};
 
+	if (!strcmp(opt, "--tls")) {
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			return false;
+		json_object_object_add(p, "tls", json_object_new_boolean(
+						 !strcmp(val, "on")));
+		return true;
+	}
 	for (size_t i = 0; i < QM_ARRAY_SIZE(map); i++) {
 		if (strcmp(opt, map[i].opt))
 			continue;
