@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,46 +268,6 @@ static bool verify_chunks(dest_state *d, const tp_ctrl *c, qm_error *err)
 
 /* ---- commit ---- */
 
-/*
- * The destination RAM is sparse: once the VM runs, every page the guest
- * touches for the first time takes room from the filesystem, and on a
- * full one QEMU dies of SIGBUS, taking the VM with it. SETUP checked for
- * room for the whole RAM, but the filesystem is shared and may have
- * filled since; so, last thing before `cont`, check again that the rest
- * of the RAM still fits. A few syscalls, no allocation in the downtime.
- * If it does not fit the VM is not started here: the source resumes it
- * (where its own RAM is already backed). Like on the source, nothing
- * reserves the room afterwards.
- */
-static bool room_for_ram(dest_state *d, qm_error *err)
-{
-	const dl_ram *ram = tp_receiver_ram(d->rx);
-	uint64_t need = 0, avail;
-	struct statvfs sv;
-	struct stat st;
-
-	for (int i = 0; i < ram->nregions; i++) {
-		const dl_region *r = &ram->regions[i];
-		uint64_t used;
-
-		if (fstat(r->fd, &st) < 0)
-			return qm_error_errno(err, errno, "%s", r->path);
-		used = (uint64_t)st.st_blocks * 512;
-		need += r->size > used ? r->size - used : 0;
-	}
-	if (!ram->nregions || fstatvfs(ram->regions[0].fd, &sv) < 0)
-		return qm_error_errno(err, ram->nregions ? errno : EINVAL,
-				      "destination RAM filesystem");
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (avail >= need)
-		return true;
-	return qm_error_errno(err, ENOSPC, "destination RAM: %llu MiB free, "
-			      "the VM needs %llu MiB more once it runs; not "
-			      "starting it here",
-			      (unsigned long long)(avail >> 20),
-			      (unsigned long long)(need >> 20));
-}
-
 static bool commit(dest_state *d, qm_error *err)
 {
 	qmp_migrate_info mi;
@@ -322,7 +281,9 @@ static bool commit(dest_state *d, qm_error *err)
 	if (mi.status != QMP_MIG_STATUS_COMPLETED)
 		return qm_error_set(err, QM_ERR_QMP, "destination QEMU's "
 				    "incoming migration is '%s'", mi.status_str);
-	if (!room_for_ram(d, err) || !qmp_cont(d->qd, err))
+	/* A full RAM filesystem would kill the VM once it runs here: then
+	 * it does not start here, and the source resumes it. */
+	if (!tp_receiver_check_room(d->rx, err) || !qmp_cont(d->qd, err))
 		return false;
 	mig_dest_record(d, QM_PHASE_SWITCHOVER, true, MIGREC_NOSYNC);
 	mig_fault_point("dest-running");

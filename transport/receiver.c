@@ -177,6 +177,36 @@ static bool enough_space(const char *path, uint64_t need, qm_error *err)
 	return true;
 }
 
+/* The same question later, about the files as they are now: room for
+ * every page of RAM not allocated yet (see transport.h). */
+bool tp_receiver_check_room(const tp_receiver *r, qm_error *err)
+{
+	uint64_t need = 0, avail;
+	struct statvfs sv;
+	struct stat st;
+
+	for (int i = 0; i < r->ram.nregions; i++) {
+		const dl_region *rg = &r->ram.regions[i];
+		uint64_t used;
+
+		if (fstat(rg->fd, &st) < 0)
+			return qm_error_errno(err, errno, "%s", rg->path);
+		used = (uint64_t)st.st_blocks * 512;
+		need += rg->size > used ? rg->size - used : 0;
+	}
+	if (!r->ram.nregions || fstatvfs(r->ram.regions[0].fd, &sv) < 0)
+		return qm_error_errno(err, r->ram.nregions ? errno : EINVAL,
+				      "destination RAM filesystem");
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= need)
+		return true;
+	return qm_error_errno(err, ENOSPC, "destination RAM: %llu MiB free, "
+			      "the VM needs %llu MiB more once it runs; not "
+			      "starting it here",
+			      (unsigned long long)(avail >> 20),
+			      (unsigned long long)(need >> 20));
+}
+
 static bool map_blocks(tp_receiver *r, const tp_frame *f, qm_error *err)
 {
 	char path[256];

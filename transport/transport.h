@@ -446,6 +446,16 @@ bool tp_receiver_accept(tp_receiver *r, qm_error *err);
 /* The destination RAM and the migration's hasher (valid after accept,
  * until free). Pages are written by the stream threads: read them once a
  * flush has been acknowledged or the session has ended. */
+/*
+ * tp_receiver_check_room: does the destination RAM's filesystem still
+ * have room for every page of it not allocated yet? The RAM files are
+ * sparse: once the VM runs, each page the guest touches first takes room,
+ * and on a full filesystem QEMU dies of SIGBUS. SETUP checked for the
+ * whole RAM; the filesystem is shared and may have filled since, so the
+ * caller asks again right before starting the VM (a few syscalls, nothing
+ * allocated). false with QM_ERR_IO/ENOSPC saying how much is missing.
+ */
+bool tp_receiver_check_room(const tp_receiver *r, qm_error *err);
 const dl_ram *tp_receiver_ram(const tp_receiver *r);
 const dl_hasher *tp_receiver_hasher(const tp_receiver *r);
 /* Migration id and VM name from the sender's HELLO/SETUP. */
