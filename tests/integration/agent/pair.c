@@ -278,6 +278,13 @@ char *start(fx *f, const char *extra)
 	return start_on(f->cs, f->dest, extra);
 }
 
+/* A phase nothing follows (in-doubt is settled later by the agent). */
+static bool ended(const char *ph)
+{
+	return !strcmp(ph, "completed") || !strcmp(ph, "failed") ||
+	       !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled");
+}
+
 /* Poll migration.status until a final phase; returns the last status. */
 json_object *wait_final_on(rpc_client *cl, const char *id)
 {
@@ -295,9 +302,7 @@ json_object *wait_final_on(rpc_client *cl, const char *id)
 		if (!st)
 			fail_msg("status: %s", err.msg);
 		ph = json_object_get_string(get(st, "phase"));
-		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
-		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled") ||
-		    !strcmp(ph, "in-doubt"))
+		if (ended(ph) || !strcmp(ph, "in-doubt"))
 			return st;
 		json_object_put(st);
 		usleep(100 * 1000);
@@ -414,8 +419,7 @@ json_object *wait_phase_on(rpc_client *cl, const char *id, const char *phase,
 		ph = str(st, "phase");
 		if (!strcmp(ph, phase))
 			return st;
-		if (!strcmp(ph, "completed") || !strcmp(ph, "failed") ||
-		    !strcmp(ph, "rolled-back") || !strcmp(ph, "cancelled"))
+		if (ended(ph))
 			fail_msg("migration %s ended %s (error: %s), expected %s",
 				 id, ph, str(st, "error"), phase);
 		if (strcmp(last, ph)) {
