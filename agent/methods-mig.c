@@ -92,7 +92,7 @@ migration *mig_new(agent *a, qm_side side, const mig_params *p,
 static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 {
 	const char *vm, *dest, *on_deadline = "abort", *verify = "full";
-	const char *mode = "agent";
+	const char *mode = "agent", *dest_qmp = "";
 	double downtime = 300, deadline = 0, mbps = 0;
 	int64_t streams = 0;
 	bool tls = p->tls;
@@ -107,7 +107,8 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 			     call) ||
 	    !rpc_param_string(j, "verify", false, &verify, call) ||
 	    !rpc_param_string(j, "mode", false, &mode, call) ||
-	    !rpc_param_bool(j, "tls", false, &tls, call))
+	    !rpc_param_bool(j, "tls", false, &tls, call) ||
+	    !rpc_param_string(j, "dest_qmp", false, &dest_qmp, call))
 		return false;
 	p->tls = tls;
 	if (downtime <= 0 || deadline < 0 || mbps < 0) {
@@ -135,8 +136,17 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 			      "go through the agents' transport)");
 		return false;
 	}
+	if (p->compat && dest_qmp[0]) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: dest_qmp "
+			      "is for mode agent");
+		return false;
+	}
 	if (!mig_compat_params(j, p, call))
 		return false;
+	if (!qm_format(p->dest_qmp, sizeof(p->dest_qmp), "%s", dest_qmp)) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "dest_qmp too long");
+		return false;
+	}
 	snprintf(p->vm, sizeof(p->vm), "%s", vm);
 	if (!qm_format(p->dest, sizeof(p->dest), "%s", dest)) {
 		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "dest too long");
@@ -360,7 +370,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 			      qm_error *err)
 {
 	agent *a = ctx;
-	const char *id, *vm, *mode = "agent";
+	const char *id, *vm, *mode = "agent", *dest_qmp = "";
 	json_object *launch, *r;
 	mig_params p = { 0 };
 	bool tls = false;
@@ -373,8 +383,12 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 	    !rpc_param_object(j, "launch", true, &launch, call) ||
 	    !rpc_param_string(j, "mode", false, &mode, call) ||
 	    !rpc_param_bool(j, "tls", false, &tls, call) ||
+	    !rpc_param_string(j, "dest_qmp", false, &dest_qmp, call) ||
 	    !agent_vm_name_valid(vm, err))
 		return NULL;
+	if (strlen(dest_qmp) >= sizeof(((dest_state *)0)->qd_qmp))
+		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
+				     "dest_qmp too long");
 	if (strlen(id) != MIG_ID_LEN - 1 || strspn(id, "0123456789abcdef") !=
 	    MIG_ID_LEN - 1)
 		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: id "
@@ -405,20 +419,32 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 		m->finished = true;
 		return rpc_error_set(call, RPC_ERR_INTERNAL, "out of memory");
 	}
-	*d = (dest_state){ .m = m, .devstate_fd = -1 };
+	*d = (dest_state){ .m = m, .devstate_fd = -1, .adopted = *dest_qmp };
+	snprintf(d->qd_qmp, sizeof(d->qd_qmp), "%s", dest_qmp);
 	ld_desc_init(&d->desc);
 	/* The port is read before the worker runs: it frees the receiver
-	 * when it ends, possibly before this returns. */
+	 * when it ends, possibly before this returns. A caller's Qd is
+	 * checked by the worker, which answers then (dest-qd.c). */
 	if (mig_dest_prepare(d, launch, err))
 		port = tp_receiver_port(d->rx);
+	if (port && d->adopted && !rpc_call_defer(call, err))
+		port = 0;
+	if (port && d->adopted)
+		d->prepare = call;
 	if (!port || !agent_spawn(mig_dest_thread, d, err)) {
 		mig_fail_msg(m, err);
 		m->st.phase = QM_PHASE_FAILED;
 		m->finished = true;
 		tp_receiver_free(d->rx);
 		d->rx = NULL;
+		if (d->prepare) {
+			rpc_call_fail(call, 0, err);
+			d->prepare = NULL;
+		}
 		return NULL;
 	}
+	if (d->adopted)
+		return NULL;
 	r = json_object_new_object();
 	json_object_object_add(r, "port", json_object_new_int(port));
 	return r;
@@ -482,10 +508,12 @@ static const char *const p_start[] = { "vm", "dest", "max_downtime_ms",
 				       "deadline", "on_deadline",
 				       "bandwidth_mbps", "streams", "verify",
 				       "mode", "multifd", "multifd_channels",
-				       "xbzrle", "auto_converge", "tls", NULL };
+				       "xbzrle", "auto_converge", "tls",
+				       "dest_qmp", NULL };
 static const char *const p_id[] = { "id", NULL };
 static const char *const p_none[] = { NULL };
 static const char *const p_prepare[] = { "id", "vm", "launch", "mode", "tls",
+					 "dest_qmp",
 					 /* mode "qemu" only: */
 					 "multifd", "multifd_channels",
 					 "xbzrle", "auto_converge", NULL };

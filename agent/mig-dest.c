@@ -4,7 +4,8 @@
  *
  * migration.prepare (peer RPC, loop thread) checks the launch description,
  * rewrites it for this host, opens a transport receiver on a fresh port
- * and answers with that port; a worker thread then:
+ * and answers with that port (with dest_qmp, the worker answers once it
+ * adopted the caller's Qd: dest-qd.c); a worker thread then:
  *
  *   accept streams (RAM files created) -> launch Qd paused, waiting
  *   (-incoming defer -S, x-ignore-shared, migrate-incoming on a unix
@@ -20,14 +21,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define QD_QMP_TIMEOUT_MS 10000
@@ -35,61 +34,6 @@
 
 static const char *const reserved[] = { "incoming.sock", "qemu.log",
 					"vm.json", "vm.json.tmp", NULL };
-
-/* ---- launching Qd ---- */
-
-static bool launch_qd(dest_state *d, qm_error *err)
-{
-	char log[600];
-	int fd;
-
-	snprintf(log, sizeof(log), "%s/qemu.log", d->lr.vm_dir);
-	d->qd_pid = fork();
-	if (d->qd_pid < 0)
-		return qm_error_errno(err, errno, "fork");
-	if (d->qd_pid == 0) {
-		sigset_t none;
-
-		/* The agent blocks SIGINT/SIGTERM (signalfd) and ignores
-		 * SIGPIPE; both would be inherited across exec. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		/* Not tied to the agent: the VM must outlive an agent
-		 * restart once it runs here. */
-		setsid();
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0)
-			dup2(fd, STDIN_FILENO);
-		if (chdir(d->lr.vm_dir) < 0)
-			_exit(126);
-		closefrom(3);
-		execv(d->lr.argv[0], d->lr.argv);
-		_exit(127);
-	}
-	return true;
-}
-
-static bool connect_qd(dest_state *d, qm_error *err)
-{
-	const ld_path *q = ld_result_qmp(&d->lr);
-
-	if (!q)
-		return qm_error_set(err, QM_ERR_UNSUPPORTED, "the VM's command "
-				    "line has no QMP socket the agent can use");
-	d->qd = qmp_conn_new(err);
-	if (!d->qd || !qmp_connect(d->qd, q->dst, QD_QMP_TIMEOUT_MS, err) ||
-	    !qmp_wait_ready(d->qd, QD_QMP_TIMEOUT_MS, err)) {
-		qm_error_prepend(err, "destination QEMU");
-		return false;
-	}
-	return true;
-}
 
 static bool prepare_incoming(dest_state *d, qm_error *err)
 {
@@ -105,31 +49,6 @@ static bool prepare_incoming(dest_state *d, qm_error *err)
 				    "--state-dir", d->lr.vm_dir);
 	snprintf(uri, sizeof(uri), "unix:%s", d->incoming);
 	return qm_native_incoming(d->qd, &o, uri, err);
-}
-
-/* A destination QEMU that died ends the migration now, not when the
- * device state finds its socket gone at the end of pre-copy. */
-static bool qd_alive(dest_state *d, qm_error *err)
-{
-	int status;
-
-	if (d->qd_pid <= 0 || waitpid(d->qd_pid, &status, WNOHANG) != d->qd_pid)
-		return true;
-	d->qd_pid = 0;
-	if (WIFSIGNALED(status))
-		return qm_error_set(err, QM_ERR_IO, "destination QEMU killed by "
-				    "signal %d", WTERMSIG(status));
-	return qm_error_set(err, QM_ERR_IO, "destination QEMU exited with "
-			    "status %d", WEXITSTATUS(status));
-}
-
-static void kill_qd(dest_state *d)
-{
-	if (d->qd_pid > 0) {
-		kill(d->qd_pid, SIGKILL);
-		waitpid(d->qd_pid, NULL, 0);
-		d->qd_pid = 0;
-	}
 }
 
 /*
@@ -344,11 +263,11 @@ static bool run(dest_state *d, qm_error *err)
 {
 	int rc;
 
-	if (!tp_receiver_accept(d->rx, err) || !launch_qd(d, err))
+	if (!tp_receiver_accept(d->rx, err) || !qd_launch(d, err))
 		return false;
 	mig_dest_record(d, QM_PHASE_SETUP, false, 0);
 	mig_fault_point("dest-setup");
-	if (!connect_qd(d, err) || !prepare_incoming(d, err))
+	if (!qd_connect(d, err) || !prepare_incoming(d, err))
 		return false;
 	mig_step(d->m, QM_EV_START_OK, false);
 	while ((rc = serve_one(d, err)) != 2) {
@@ -366,13 +285,12 @@ static bool run(dest_state *d, qm_error *err)
  * listed and migrated on (QEMU serves one QMP client: ours goes first). */
 static void attach_here(dest_state *d)
 {
-	const ld_path *q = ld_result_qmp(&d->lr);
 	qm_error err = QM_ERROR_INIT;
 
 	qmp_conn_free(d->qd);
 	d->qd = NULL;
 	d->vm = calloc(1, sizeof(*d->vm));
-	if (d->vm && agent_vm_attach(d->vm, d->m->p.vm, q->dst, d->qd_pid,
+	if (d->vm && agent_vm_attach(d->vm, d->m->p.vm, qd_qmp_addr(d), d->qd_pid,
 				     AGENT_ATTACH_TIMEOUT_MS, &err))
 		return;
 	pr_warn("migration %s: the VM runs here but attaching to it failed: "
@@ -383,11 +301,30 @@ static void attach_here(dest_state *d)
 
 static void cleanup_failed(dest_state *d)
 {
-	kill_qd(d);
-	for (size_t i = 0; i < d->lr.npaths; i++)
-		if (d->lr.paths[i].kind == LD_PATH_MEMORY)
-			unlink(d->lr.paths[i].dst);
-	unlink(d->incoming);
+	qd_kill(d);
+	qd_release_ram(d);
+	if (d->incoming[0])
+		unlink(d->incoming);
+}
+
+/* An adopted Qd is checked before migration.prepare is answered, so a
+ * caller's QEMU that cannot take the VM is a clear error there. */
+static bool adopt(dest_state *d, qm_error *err)
+{
+	json_object *r = NULL;
+	bool ok;
+
+	if (!d->prepare)
+		return true;
+	ok = qd_adopt(d, err);
+	if (ok) {
+		r = json_object_new_object();
+		json_object_object_add(r, "port", json_object_new_int(
+					       tp_receiver_port(d->rx)));
+	}
+	mig_reply(d->m->a, d->prepare, r, err);
+	d->prepare = NULL;
+	return ok;
 }
 
 void *mig_dest_thread(void *arg)
@@ -399,7 +336,7 @@ void *mig_dest_thread(void *arg)
 	/* Before Qd exists: its directory is what a restart cleans up if
 	 * the agent dies before the pid is recorded. */
 	mig_dest_record(d, QM_PHASE_SETUP, false, 0);
-	if (run(d, &err)) {
+	if (adopt(d, &err) && run(d, &err)) {
 		mig_step(m, QM_EV_COMMITTED, false);
 		attach_here(d);
 		/* The VM runs here: its old image is stale now. */
@@ -431,20 +368,7 @@ void *mig_dest_thread(void *arg)
 static bool block_path(void *opaque, const char *id, uint64_t size,
 		       char *path, size_t len)
 {
-	dest_state *d = opaque;
-
-	for (size_t i = 0; i < d->lr.nbackends; i++) {
-		const ld_backend *b = &d->lr.backends[i];
-
-		if (strcmp(b->id, id) || b->path < 0 ||
-		    (b->has_size && b->size != size))
-			continue;
-		/* A leftover of an earlier migration would be trusted as
-		 * zero pages: start from an empty file. */
-		unlink(d->lr.paths[b->path].dst);
-		return qm_format(path, len, "%s", d->lr.paths[b->path].dst);
-	}
-	return false;
+	return qd_block_path(opaque, id, size, path, len);
 }
 
 bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
@@ -469,9 +393,12 @@ bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
 		rc.staged_image = d->staged;
 	else
 		d->staged[0] = '\0';
+	/* An adopted Qd has its disks open already: only the source's
+	 * memory backends and the VM directory are used from the launch
+	 * description then. */
 	if (!ld_desc_from_json(&d->desc, launch, err) ||
 	    !ld_rewrite(&d->desc, &o, &d->lr, err) ||
-	    !ld_check_external(&d->lr, NULL, err))
+	    (!d->adopted && !ld_check_external(&d->lr, NULL, err)))
 		return false;
 	if (mkdir(d->lr.vm_dir, 0700) < 0 && errno != EEXIST &&
 	    !qm_state_open(d->lr.vm_dir, err))
@@ -487,12 +414,14 @@ bool mig_dest_prepare(dest_state *d, json_object *launch, qm_error *err)
 void mig_dest_record(struct dest_state *d, qm_phase phase, bool ran,
 		     unsigned flags)
 {
-	const ld_path *q = ld_result_qmp(&d->lr);
+	const char *q = qd_qmp_addr(d);
 	mig_record r = { .ran = ran };
 
 	snprintf(r.vm_dir, sizeof(r.vm_dir), "%s", d->lr.vm_dir);
-	snprintf(r.qmp, sizeof(r.qmp), "%s", q ? q->dst : "");
-	if (d->qd_pid > 0 && !qm_proc_id_of(d->qd_pid, &r.qemu, NULL))
+	snprintf(r.qmp, sizeof(r.qmp), "%s", q ? q : "");
+	if (d->adopted && d->qd_pid > 0)
+		r.qemu = d->qd_id;
+	else if (d->qd_pid > 0 && !qm_proc_id_of(d->qd_pid, &r.qemu, NULL))
 		/* It died already: recovery finds nothing to kill. */
 		r.qemu.pid = 0;
 	migrec_save(d->m, phase, &r, flags);
@@ -500,7 +429,44 @@ void mig_dest_record(struct dest_state *d, qm_phase phase, bool ran,
 
 bool mig_dest_start_qd(dest_state *d, qm_error *err)
 {
-	return launch_qd(d, err) && connect_qd(d, err);
+	return qd_launch(d, err) && qd_connect(d, err);
+}
+
+typedef struct deferred_reply {
+	rpc_call *call;
+	json_object *result;     /* NULL: fail with @err */
+	qm_error err;
+} deferred_reply;
+
+static void reply_task(void *arg)
+{
+	deferred_reply *r = arg;
+
+	if (r->result)
+		rpc_call_complete(r->call, r->result);
+	else
+		rpc_call_fail(r->call, 0, &r->err);
+	free(r);
+}
+
+void mig_reply(agent *a, rpc_call *call, json_object *result,
+	       const qm_error *err)
+{
+	deferred_reply *r = calloc(1, sizeof(*r));
+
+	if (r) {
+		r->call = call;
+		r->result = result;
+		if (!result && err && qm_error_is_set(err))
+			r->err = *err;
+		else if (!result)
+			qm_error_set(&r->err, QM_ERR_STATE, "failed");
+	}
+	if (!r || !agent_mailbox_post(a->mb, reply_task, r)) {
+		pr_err("out of memory: a peer call stays unanswered");
+		json_object_put(result);
+		free(r);
+	}
 }
 
 void mig_dest_cleanup(dest_state *d)

@@ -33,7 +33,33 @@ typedef struct dest_state {
 	dl_ram_view view;        /* extents for verification, while no page */
 	uint64_t view_rounds;    /* ... arrived since (receiver's flushes) */
 	bool view_valid;
+	/* Adopted: Qd is the caller's (dest_qmp), see dest-qd.c. */
+	bool adopted;
+	char qd_qmp[256];
+	qm_proc_id qd_id;        /* not our child: its identity instead */
+	struct {
+		char id[64];
+		char path[256];
+		uint64_t size;
+	} qd_ram[DL_MAX_REGIONS];
+	int qd_nram;
+	rpc_call *prepare;       /* migration.prepare, answered once adopted */
 } dest_state;
+
+/* The destination QEMU (dest-qd.c): launched by us or adopted. */
+bool qd_adopt(dest_state *d, qm_error *err);
+bool qd_launch(dest_state *d, qm_error *err);     /* no-op if adopted */
+bool qd_connect(dest_state *d, qm_error *err);    /* no-op if adopted */
+bool qd_alive(dest_state *d, qm_error *err);
+void qd_kill(dest_state *d);
+void qd_release_ram(dest_state *d);
+const char *qd_qmp_addr(const dest_state *d);
+/* The file the receiver writes RAM block @id into (tp_block_path_fn). */
+bool qd_block_path(dest_state *d, const char *id, uint64_t size, char *path,
+		   size_t len);
+/* Answer a deferred peer call from a worker: @result (taken), else @err. */
+void mig_reply(agent *a, rpc_call *call, json_object *result,
+	       const qm_error *err);
 
 /* Hash pages [first, first + n) of @ram into @pages (n entries) and the
  * chunk hash over them into *@chunk. */

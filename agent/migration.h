@@ -33,6 +33,8 @@ typedef enum mig_verify_mode {
 typedef struct mig_params {
 	char vm[64];
 	char dest[160];              /* peer agent, HOST:PORT */
+	char dest_qmp[256];          /* a Qd the caller started there; "" =
+				      * the destination agent launches it */
 	double max_downtime_ms;      /* default 300 */
 	double deadline_s;           /* from start; 0 = none */
 	bool on_deadline_force;      /* false: abort */

@@ -135,16 +135,6 @@ static void populate(const dl_region *rg)
 		 (long long)((qm_now_ns() - t0) / 1000000));
 }
 
-static bool fresh_file(const char *path, qm_error *err)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return qm_error_errno(err, errno, "RAM backend %s", path);
-	close(fd);
-	return true;
-}
-
 /*
  * The destination RAM files start sparse and fill as pages arrive (and,
  * once the VM runs, as the guest touches memory). A store into a shared
@@ -155,26 +145,70 @@ static bool fresh_file(const char *path, qm_error *err)
  * allocated: a full disk is then a clean refusal at SETUP (the source
  * rolls back), never a crash later.
  */
-static bool enough_space(const char *path, uint64_t need, qm_error *err)
+static bool enough_space(const struct statvfs *sv, const char *where,
+			 uint64_t need, qm_error *err)
 {
-	char dir[256];
-	struct statvfs sv;
-	const char *slash = strrchr(path, '/');
-	uint64_t avail;
+	uint64_t avail = (uint64_t)sv->f_bavail * sv->f_frsize;
 
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
-		 slash ? path : ".");
-	if (!dir[0])
-		snprintf(dir, sizeof(dir), "/");
-	if (statvfs(dir, &sv) < 0)
-		return qm_error_errno(err, errno, "SETUP: %s", dir);
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (avail < need)
-		return qm_error_errno(err, ENOSPC, "SETUP: %s has %llu MiB "
-				      "free, the VM's RAM needs %llu MiB",
-				      dir, (unsigned long long)(avail >> 20),
-				      (unsigned long long)(need >> 20));
-	return true;
+	if (avail >= need)
+		return true;
+	return qm_error_errno(err, ENOSPC, "SETUP: %s has %llu MiB free, the "
+			      "VM's RAM needs %llu MiB", where,
+			      (unsigned long long)(avail >> 20),
+			      (unsigned long long)(need >> 20));
+}
+
+/*
+ * Start empty: the receiver relies on unwritten pages reading as zero (and
+ * so does the sender's tracker). A new file is created only once its
+ * directory has room for @need bytes. A file that already has the block's
+ * size is emptied in place, its pages punched out, rather than truncated:
+ * a QEMU started by the caller maps it already and must go on seeing the
+ * same file (and a sealed memfd cannot shrink); then its own filesystem
+ * must have the room.
+ */
+static bool fresh_file(const char *path, uint64_t size, uint64_t need,
+		       qm_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	struct statvfs sv;
+	struct stat st;
+	char dir[256];
+	const char *slash;
+	bool ok;
+
+	if (fd < 0 && errno != ENOENT)
+		return qm_error_errno(err, errno, "RAM backend %s", path);
+	if (fd < 0) {
+		slash = strrchr(path, '/');
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash && slash != path ? (int)(slash - path) : 1,
+			 slash ? path : ".");
+		if (statvfs(dir, &sv) < 0)
+			return qm_error_errno(err, errno, "SETUP: %s", dir);
+		if (!enough_space(&sv, dir, need, err))
+			return false;
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return qm_error_errno(err, errno, "RAM backend %s", path);
+		close(fd);
+		return true;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && size &&
+	    (uint64_t)st.st_size == size)
+		ok = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			       (off_t)size) == 0 ||
+		     qm_error_errno(err, errno, "RAM backend %s: emptying it",
+				    path);
+	else
+		ok = ftruncate(fd, 0) == 0 ||
+		     qm_error_errno(err, errno, "RAM backend %s: emptying it",
+				    path);
+	if (ok && fstatvfs(fd, &sv) < 0)
+		ok = qm_error_errno(err, errno, "SETUP: %s", path);
+	ok = ok && enough_space(&sv, path, need, err);
+	close(fd);
+	return ok;
 }
 
 /* The same question later, about the files as they are now: room for
@@ -228,10 +262,7 @@ static bool map_blocks(tp_receiver *r, const tp_frame *f, qm_error *err)
 		if (!ok)
 			return qm_error_set(err, QM_ERR_INVAL, "SETUP: no path "
 					    "for block %s", b->id);
-		/* Start empty: the receiver relies on unwritten pages
-		 * reading as zero (and so does the sender's tracker). */
-		if (!enough_space(path, total - populated, err) ||
-		    !fresh_file(path, err) ||
+		if (!fresh_file(path, b->size, total - populated, err) ||
 		    !dl_ram_add_file(&r->ram, b->id, path, b->size,
 				     DL_MAP_WRITE | DL_MAP_CREATE, err))
 			return false;

@@ -389,8 +389,11 @@ int tp_sender_recv_ctrl(tp_sender *s, tp_ctrl *c, int timeout_ms,
  * block_path: where to create the destination file for RAM block @id of
  * @size bytes; write a NUL-terminated path into @path. false = refuse
  * (the sender gets ABORT(SETUP)). If NULL, ram_dir/<id>.ram is used. The
- * file is created or truncated: whatever it held is discarded (a fresh
- * destination is all zero, which both ends rely on).
+ * file is created or emptied: whatever it held is discarded (a fresh
+ * destination is all zero, which both ends rely on). A file that has
+ * @size bytes already is emptied in place (holes punched), keeping its
+ * inode, so a QEMU that maps it already (started by the caller, waiting
+ * for its migration) sees the pages as they arrive; another is truncated.
  */
 typedef bool (*tp_block_path_fn)(void *opaque, const char *id, uint64_t size,
 				 char *path, size_t path_len);

@@ -339,11 +339,17 @@ const char *str(json_object *o, const char *k)
 	return s ? s : "";
 }
 
-/* migration.start in mode "qemu". */
 /* The VM runs on the destination: continuity, no CORRUPT, listed there. */
 void expect_on_dest(fx *f)
 {
 	char dpath[QL_PATH_MAX + 32];
+
+	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
+	expect_on_dest_serial(f, dpath);
+}
+
+void expect_on_dest_serial(fx *f, const char *dpath)
+{
 	qm_error err = QM_ERROR_INIT;
 	uint64_t beats = 300;
 	gl_continuity c;
@@ -354,7 +360,6 @@ void expect_on_dest(fx *f)
 	for (int i = 0; i < 100 && ql_vm_alive(&f->vm); i++)
 		usleep(20 * 1000);
 	assert_false(ql_vm_alive(&f->vm));
-	snprintf(dpath, sizeof(dpath), "%s/vms/g1/serial.log", f->dst.state_dir);
 	if (!gl_follow_open(&df, dpath, GL_LOG_CONTINUES, &err) ||
 	    !gl_follow_wait(&df, gl_pred_hb_count, &beats, "heartbeats", TMO,
 			    &err))

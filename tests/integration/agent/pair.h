@@ -76,6 +76,9 @@ void expect_on_source(fx *f);
  * heartbeat continues from the source's last number, no CORRUPT, and the
  * destination agent lists the VM. */
 void expect_on_dest(fx *f);
+/* The same, the destination guest's serial log at @serial (a destination
+ * QEMU the test started itself). */
+void expect_on_dest_serial(fx *f, const char *serial);
 
 /* Start @ag (&f->src or &f->dst, SIGKILLed by ql_agent_kill()) again on
  * its state dir and RPC socket, with the arguments the fixture gave it
