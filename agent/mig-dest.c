@@ -232,12 +232,15 @@ static int serve_one(dest_state *d, qm_error *err)
 		return rc;
 	switch (c.type) {
 	case TP_FRAME_DEVSTATE:
+		/* The device state flows once the source VM is stopped. */
+		if (d->m->st.phase == QM_PHASE_PRECOPY)
+			mig_step(d->m, QM_EV_GATE_STOP, false);
 		ok = devstate_chunk(d, &c, err);
 		break;
 	case TP_FRAME_VERIFY:
-		if (d->m->st.phase == QM_PHASE_PRECOPY)
-			mig_step(d->m, QM_EV_GATE_STOP, false);
-		if (d->m->st.phase == QM_PHASE_STOP_COPY)
+		/* Before the device state, a pre-copy check (verify
+		 * "tracked"): no phase change. */
+		if (d->devstate_done && d->m->st.phase == QM_PHASE_STOP_COPY)
 			mig_step(d->m, QM_EV_FINAL_SENT, false);
 		ok = verify_chunks(d, &c, err);
 		break;

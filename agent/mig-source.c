@@ -8,7 +8,8 @@
  *              back), flush, predict the downtime, let the gate decide
  *   stop-copy  Qs stopped; final pass; device state through the agents
  *   verify     chunk hashes of the real RAM compared, differing pages
- *              resent and checked again
+ *              resent and checked again (mig-verify.c; with verify
+ *              "tracked" most of it is done after each pre-copy round)
  *   switchover COMMIT; the destination runs; Qs quits
  *
  * Any failure before COMMIT rolls back: the transport is aborted (the
@@ -17,6 +18,7 @@
  */
 #define LOG_PREFIX "source"
 #include "agent/mig-int.h"
+#include "agent/mig-verify.h"
 #include "agent/records.h"
 #include "agent/recover.h"
 #include "agent/throttle.h"
@@ -33,7 +35,6 @@
 #define PEER_TIMEOUT_MS 15000
 #define COMMIT_TIMEOUT_MS 15000
 #define DEVSTATE_TIMEOUT_MS 30000
-#define VERIFY_PASSES 3
 #define HOT_WINDOW 4
 #define HOT_MIN_ROUNDS 3
 /* A round that found little takes microseconds: do not spin the CPU
@@ -53,7 +54,10 @@ typedef struct source_state {
 	unsigned throttle_pct;
 	double bw_peak;          /* best bytes/s of a round that filled the link */
 	int64_t send_ns;         /* last round: queue + flush time */
-	dl_ram_view view;        /* extents of the stopped VM, for verify */
+	mig_verifier ver;
+	bool verify_done, verify_passed;
+	int ds_listen, ds_fd;    /* device-state socket and QEMU's link */
+	char ds_path[300];
 	bool paused;
 	uint64_t round;
 	int64_t t_stop_ns;
@@ -79,14 +83,20 @@ static void on_sent(void *opaque, const tp_sent *v, size_t n)
 {
 	source_state *s = opaque;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		dl_tracker_mark_sent(s->tr, v[i].page, v[i].hash);
+		mv_sent(&s->ver, v[i].page);
+	}
 }
 
 static bool freeze(void *opaque, bool stop, qm_error *err)
 {
 	source_state *s = opaque;
 
+	/* Stopped for the stop-and-copy: it stays stopped (and QEMU may be
+	 * saving its device state then, deaf to QMP until we read it). */
+	if (s->paused)
+		return true;
 	return stop ? qmp_stop(s->vm->q, err) : qmp_cont(s->vm->q, err);
 }
 
@@ -158,7 +168,8 @@ static bool setup(source_state *s, qm_error *err)
 	if (!s->tr || !prepare_peer(s, &port, err))
 		return false;
 	s->tx = tp_sender_new(&s->vm->ram, &s->h, &tc, err);
-	if (!s->tx)
+	if (!s->tx || !mv_init(&s->ver, s->tx, &s->vm->ram, &s->h, s->tr,
+			       s->m->p.verify == MIG_VERIFY_TRACKED, err))
 		return false;
 	pthread_mutex_lock(&s->m->lock);
 	s->m->tx = s->tx;
@@ -283,6 +294,9 @@ static void predict(source_state *s, const dl_round_stats *st,
 
 	tp_sender_get_stats(s->tx, &ts);
 	in.rtt_ms = ts.srtt_ms;
+	in.verify_pages = mv_predict_pages(&s->ver, st->pages_dirty,
+					   ts.pages_full + ts.pages_dup +
+					   ts.pages_have);
 	qm_predict(&s->m->a->predictor, &in, out);
 }
 
@@ -382,7 +396,9 @@ static bool precopy(source_state *s, qm_error *err)
 
 		if (atomic_load(&s->m->cancel))
 			return qm_error_set(err, QM_ERR_CANCELLED, "cancelled");
-		if (!one_round(s, &st, &rs, err))
+		if (!one_round(s, &st, &rs, err) ||
+		    !mv_precopy(&s->ver, rs.pages_full + rs.pages_zero +
+				rs.pages_dup + rs.pages_have, err))
 			return false;
 		if (st.find_ns / 1000000 < MIN_ROUND_MS && s->round)
 			usleep((useconds_t)(MIN_ROUND_MS - st.find_ns / 1000000) *
@@ -519,218 +535,84 @@ static bool relay_devstate(source_state *s, int fd, qm_error *err)
 	return ok;
 }
 
-static bool device_state(source_state *s, qm_error *err)
+/*
+ * The device state goes through QEMU's own migration (x-ignore-shared:
+ * RAM stays out of it) into a socket of ours, relayed as DEVSTATE frames.
+ * QEMU starts saving as soon as it is told to, so it is told before the
+ * final pass: its save fills the socket buffer while the final pass runs
+ * (design card, step 5). The relay waits for the final pass's flush, so
+ * the destination QEMU loads the device state over complete RAM (virtio
+ * reads its rings from guest memory while loading).
+ */
+static bool devstate_begin(source_state *s, qm_error *err)
 {
 	qm_native_opts o = { .ignore_shared = true };
-	char path[300], uri[310];
-	qmp_migrate_info mi;
-	int lfd, fd = -1;
-	bool ok = false;
+	char uri[310];
 	int64_t t = qm_now_ns();
+	bool ok;
 
-	lfd = listen_devstate(s, path, sizeof(path), err);
-	if (lfd < 0)
+	s->ds_listen = listen_devstate(s, s->ds_path, sizeof(s->ds_path), err);
+	if (s->ds_listen < 0)
 		return false;
-	snprintf(uri, sizeof(uri), "unix:%s", path);
-	if (qm_native_outgoing(s->vm->q, &o, uri, err) &&
-	    (fd = accept_timeout(lfd, DEVSTATE_TIMEOUT_MS, err)) >= 0)
-		ok = relay_devstate(s, fd, err) &&
-		     qm_native_wait(s->vm->q, QM_MIG_DONE_MASK, 2,
-				    DEVSTATE_TIMEOUT_MS, &mi, err);
-	if (ok && mi.status != QMP_MIG_STATUS_COMPLETED)
-		ok = qm_error_set(err, QM_ERR_QMP, "source QEMU's device-state "
-				  "migration ended '%s'", mi.status_str);
-	if (fd >= 0)
-		close(fd);
-	close(lfd);
-	unlink(path);
+	snprintf(uri, sizeof(uri), "unix:%s", s->ds_path);
+	ok = qm_native_outgoing(s->vm->q, &o, uri, err) &&
+	     (s->ds_fd = accept_timeout(s->ds_listen, DEVSTATE_TIMEOUT_MS,
+					err)) >= 0;
 	s->actual.part_ms[QM_PART_DEVICE_STATE] = ms_since(t);
 	return ok;
 }
 
-/* ---- verification ---- */
-
-/* Chunk hashes per VERIFY frame: small frames let the destination hash
- * its side of a batch while the source hashes the next one, so the two
- * passes overlap instead of adding up (64 chunks = 128 MiB). The answers
- * are read only after the last frame went out, so at most
- * VERIFY_MAX_FRAMES frames (well under the transport's inbox of 64
- * control frames on either side), with larger frames for large RAM. */
-#define VERIFY_FRAME_CHUNKS 64
-#define VERIFY_MAX_FRAMES 32
-
-static size_t chunks_per_frame(size_t n)
+static bool devstate_finish(source_state *s, qm_error *err)
 {
-	size_t per = (n + VERIFY_MAX_FRAMES - 1) / VERIFY_MAX_FRAMES;
-
-	if (per < VERIFY_FRAME_CHUNKS)
-		per = VERIFY_FRAME_CHUNKS;
-	return per > TP_MAX_VERIFY_HASHES ? TP_MAX_VERIFY_HASHES : per;
-}
-
-/* Send chunk hashes for chunks listed in @chunks (first pages), grouped
- * into frames of consecutive chunks. */
-static bool send_chunk_hashes(source_state *s, const uint64_t *chunks,
-			      size_t n, unsigned *frames, qm_error *err)
-{
-	dl_hash *pages = calloc(MIG_VERIFY_CHUNK, sizeof(*pages));
-	size_t per = chunks_per_frame(n);
-	dl_hash *hs = calloc(per, sizeof(*hs));
-	const dl_ram *ram = &s->vm->ram;
-	size_t i = 0;
-	bool ok = hs && pages;
-
-	*frames = 0;
-	while (ok && i < n) {
-		size_t k = 0;
-		uint64_t first = chunks[i];
-
-		while (ok && i < n && k < per &&
-		       chunks[i] == first + k * MIG_VERIFY_CHUNK) {
-			uint64_t c = chunks[i];
-
-			ok = mig_hash_range(&s->view, &s->h, c, QM_MIN(
-					(uint64_t)MIG_VERIFY_CHUNK,
-					ram->npages - c), pages, &hs[k], err);
-			i++;
-			k++;
-		}
-		if (ok)
-			ok = tp_sender_send_verify(s->tx, TP_VERIFY_CHUNK, first,
-						   MIG_VERIFY_CHUNK, hs, k, err);
-		*frames += ok;
-	}
-	free(hs);
-	free(pages);
-	return ok || qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
-}
-
-/* Compare the destination's page hashes of one chunk with ours; queue the
- * pages that differ for resending. */
-static bool compare_pages(source_state *s, const tp_ctrl *c, uint64_t *bad,
-			  qm_error *err)
-{
-	uint64_t first = c->u.verify.first, n = c->u.verify.count;
-	dl_hash chunk, *mine;
+	qmp_migrate_info mi;
+	int64_t t = qm_now_ns();
 	bool ok;
 
-	if (c->u.verify.level != TP_VERIFY_PAGE || c->u.verify.span != 1 ||
-	    n > MIG_VERIFY_CHUNK || first >= s->vm->ram.npages ||
-	    n > s->vm->ram.npages - first)
-		return qm_error_set(err, QM_ERR_PROTO, "VERIFY from the "
-				    "destination: pages %llu+%llu do not fit",
-				    (unsigned long long)first,
-				    (unsigned long long)n);
-	mine = calloc(MIG_VERIFY_CHUNK, sizeof(*mine));
-	if (!mine)
-		return qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
-	ok = mig_hash_range(&s->view, &s->h, first, n, mine, &chunk, err);
-	for (uint64_t i = 0; ok && i < n; i++) {
-		if (dl_hash_eq(mine[i], tp_ctrl_hash(c, (uint32_t)i)))
-			continue;
-		(*bad)++;
-		ok = tp_sender_queue(s->tx, first + i, 1, err);
-	}
-	free(mine);
+	ok = relay_devstate(s, s->ds_fd, err) &&
+	     qm_native_wait(s->vm->q, QM_MIG_DONE_MASK, 2, DEVSTATE_TIMEOUT_MS,
+			    &mi, err);
+	if (ok && mi.status != QMP_MIG_STATUS_COMPLETED)
+		ok = qm_error_set(err, QM_ERR_QMP, "source QEMU's device-state "
+				  "migration ended '%s'", mi.status_str);
+	s->actual.part_ms[QM_PART_DEVICE_STATE] += ms_since(t);
 	return ok;
 }
 
-/* One pass: send chunk hashes, collect the destination's answer, resend
- * what differs. Returns the chunks that differed in @chunks (replaced). */
-static bool verify_pass(source_state *s, uint64_t **chunks, size_t *n,
-			uint64_t *bad_pages, qm_error *err)
+static void devstate_close(source_state *s)
 {
-	unsigned frames, answers = 0;
-	int64_t t0 = qm_now_ns();
-	size_t nbad = 0;
-	tp_ctrl c;
-	int rc;
-
-	if (!send_chunk_hashes(s, *chunks, *n, &frames, err))
-		return false;
-	pr_debug("verify: %zu chunk hashes in %u frames, %.1f ms", *n, frames,
-		 ms_since(t0));
-	/* One MISMATCH(VERIFY) answers each VERIFY frame, after the page
-	 * hashes of that frame's differing chunks. */
-	while (answers < frames) {
-		rc = tp_sender_recv_ctrl(s->tx, &c, COMMIT_TIMEOUT_MS, err);
-		if (rc <= 0)
-			return rc == 0 ? qm_error_set(err, QM_ERR_TIMEOUT,
-					"no verification answer") : false;
-		if (c.type == TP_FRAME_VERIFY) {
-			bool ok = compare_pages(s, &c, bad_pages, err);
-
-			tp_ctrl_release(&c);
-			if (!ok)
-				return false;
-			continue;
-		}
-		if (c.type != TP_FRAME_MISMATCH) {
-			tp_ctrl_release(&c);
-			return qm_error_set(err, QM_ERR_PROTO, "unexpected %s "
-					    "during verification",
-					    tp_frame_name(c.type));
-		}
-		for (uint32_t i = 0; i < c.u.mismatch.count && nbad < *n; i++)
-			(*chunks)[nbad++] = tp_ctrl_page(&c, i);
-		tp_ctrl_release(&c);
-		answers++;
+	if (s->ds_fd >= 0)
+		close(s->ds_fd);
+	if (s->ds_listen >= 0) {
+		close(s->ds_listen);
+		unlink(s->ds_path);
 	}
-	*n = nbad;
-	pr_debug("verify: answers after %.1f ms, %zu chunk(s) differ",
-		 ms_since(t0), nbad);
-	return true;
+	s->ds_fd = s->ds_listen = -1;
 }
+
+/* ---- verification (mig-verify.c) ---- */
 
 static void apply_verify(mig_status *st, void *arg)
 {
-	const uint64_t *v = arg;
+	const source_state *s = arg;
 
-	st->verify_checked = v[0];
-	st->verify_mismatches = v[1];
-	st->verify_resent = v[1];
-	st->verify_done = v[2];
-	st->verify_passed = v[3];
+	st->verify_checked = s->ver.checked;
+	st->verify_mismatches = s->ver.mismatches;
+	st->verify_resent = s->ver.mismatches;
+	st->verify_precopy_checked = s->ver.pre_checked;
+	st->verify_precopy_mismatches = s->ver.pre_mismatches;
+	st->verify_done = s->verify_done;
+	st->verify_passed = s->verify_passed;
 }
 
 static bool verify(source_state *s, qm_error *err)
 {
-	uint64_t nchunks = (s->vm->ram.npages + MIG_VERIFY_CHUNK - 1) /
-			   MIG_VERIFY_CHUNK;
-	uint64_t *chunks = calloc(nchunks, sizeof(*chunks));
-	uint64_t v[4] = { s->vm->ram.npages, 0, 0, 0 };
-	size_t n = nchunks;
 	int64_t t = qm_now_ns();
-	bool ok = chunks != NULL;
+	bool ok = mv_final(&s->ver, &s->round, err);
 
-	for (uint64_t i = 0; i < nchunks; i++)
-		chunks[i] = i * MIG_VERIFY_CHUNK;
-	for (int pass = 0; ok && n && pass < VERIFY_PASSES; pass++) {
-		uint64_t before = v[1];
-
-		/* The VM is stopped: its extents hold for the whole pass. */
-		ok = dl_ram_view_open(&s->view, &s->vm->ram, err) &&
-		     verify_pass(s, &chunks, &n, &v[1], err);
-		dl_ram_view_close(&s->view);
-		if (ok && v[1] > before)
-			ok = tp_sender_flush(s->tx, ++s->round, NULL, err);
-		/* Scattered chunks go one frame each; past the frame budget
-		 * check everything again (consecutive, so few frames). */
-		if (ok && n > VERIFY_MAX_FRAMES) {
-			for (uint64_t i = 0; i < nchunks; i++)
-				chunks[i] = i * MIG_VERIFY_CHUNK;
-			n = nchunks;
-		}
-	}
-	free(chunks);
-	v[2] = 1;
-	v[3] = ok && n == 0;
-	set_status(s, apply_verify, v);
+	s->verify_done = true;
+	s->verify_passed = ok;
+	set_status(s, apply_verify, s);
 	s->actual.part_ms[QM_PART_VERIFY] = ms_since(t);
-	if (ok && n)
-		return qm_error_set(err, QM_ERR_PROTO, "verification: %zu chunk(s)"
-				    " still differ after %d passes", n,
-				    VERIFY_PASSES);
 	return ok;
 }
 
@@ -769,6 +651,10 @@ static void rollback(source_state *s)
 {
 	qm_error err = QM_ERROR_INIT;
 
+	/* First: QEMU may be blocked writing its device state to us with
+	 * its big lock held, and would not answer cont until that write
+	 * fails. */
+	devstate_close(s);
 	if (s->tx)
 		tp_sender_abort(s->tx, TP_ABORT_ENGINE, "source rolled back");
 	unthrottle(s);
@@ -796,10 +682,10 @@ static bool run(source_state *s, qm_error *err)
 	s->paused = true;
 	mig_step(s->m, QM_EV_GATE_STOP, true);
 	mig_fault_point("stop-copy");
-	if (!final_pass(s, err))
+	if (!devstate_begin(s, err) || !final_pass(s, err))
 		return false;
 	mig_fault_point("devstate");
-	if (!device_state(s, err))
+	if (!devstate_finish(s, err))
 		return false;
 	mig_step(s->m, QM_EV_FINAL_SENT, true);
 	mig_fault_point("verify");
@@ -816,7 +702,7 @@ static bool run(source_state *s, qm_error *err)
 void *mig_source_thread(void *arg)
 {
 	migration *m = arg;
-	source_state s = { .m = m, .vm = m->vm };
+	source_state s = { .m = m, .vm = m->vm, .ds_listen = -1, .ds_fd = -1 };
 	qm_error err = QM_ERROR_INIT;
 
 	memcpy(s.raw_id, m->raw_id, sizeof(s.raw_id));
@@ -846,7 +732,9 @@ void *mig_source_thread(void *arg)
 	pthread_mutex_lock(&m->lock);
 	m->tx = NULL;
 	pthread_mutex_unlock(&m->lock);
+	devstate_close(&s);
 	tp_sender_free(s.tx);
+	mv_free(&s.ver);
 	dl_tracker_free(s.tr);
 	rpc_client_free(s.peer);
 	agent_mailbox_post(m->a->mb, mig_source_finished, m);

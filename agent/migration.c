@@ -50,16 +50,23 @@ static json_object *pages_json(const mig_status *s)
 	return o;
 }
 
-static json_object *verify_json(const mig_status *s)
+static json_object *verify_json(const migration *m, const mig_status *s)
 {
 	json_object *o = json_object_new_object();
 
+	json_object_object_add(o, "mode", json_object_new_string(
+			m->p.verify == MIG_VERIFY_TRACKED ? "tracked" : "full"));
 	json_object_object_add(o, "pages_checked",
 			       json_object_new_int64(s->verify_checked));
 	json_object_object_add(o, "mismatches",
 			       json_object_new_int64(s->verify_mismatches));
 	json_object_object_add(o, "resent",
 			       json_object_new_int64(s->verify_resent));
+	json_object_object_add(o, "precopy_pages_checked",
+			       json_object_new_int64(s->verify_precopy_checked));
+	json_object_object_add(o, "precopy_mismatches",
+			       json_object_new_int64(
+				       s->verify_precopy_mismatches));
 	json_object_object_add(o, "done", json_object_new_boolean(s->verify_done));
 	json_object_object_add(o, "passed",
 			       json_object_new_boolean(s->verify_passed));
@@ -156,7 +163,7 @@ json_object *mig_status_json_brief(migration *m)
 	json_object_object_add(o, "downtime_parts_ms", parts_json(&s.actual));
 	json_object_object_add(o, "predicted_parts_ms",
 			       parts_json(&s.predicted));
-	json_object_object_add(o, "verify", verify_json(&s));
+	json_object_object_add(o, "verify", verify_json(m, &s));
 	return o;
 }
 

@@ -25,8 +25,11 @@
 #define MIG_ID_LEN 33            /* 32 hex digits + NUL */
 
 typedef enum mig_verify_mode {
-	MIG_VERIFY_FULL,         /* every page, hashed on both sides */
-	MIG_VERIFY_TRACKED,      /* the final pass's pages only */
+	MIG_VERIFY_FULL,         /* every page, hashed on both sides, with
+				  * the VM stopped */
+	MIG_VERIFY_TRACKED,      /* confirmed during pre-copy; with the VM
+				  * stopped, the chunks sent since
+				  * (mig-verify.h) */
 } mig_verify_mode;
 
 /* What migration.start asked for. */
@@ -63,6 +66,7 @@ typedef struct mig_status {
 	uint64_t pages_resent;
 	qm_downtime predicted, actual;
 	uint64_t verify_checked, verify_mismatches, verify_resent;
+	uint64_t verify_precopy_checked, verify_precopy_mismatches;
 	bool verify_done, verify_passed;
 	unsigned throttle_pct;
 	char tracker[32];

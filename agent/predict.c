@@ -66,7 +66,8 @@ void qm_predict(const qm_predictor *p, const qm_predict_input *in,
 	raw[QM_PART_DEVICE_STATE] = d.devstate_fixed_ms +
 				    ms_for_bytes(d.devstate_bytes,
 						 d.bandwidth_bps);
-	raw[QM_PART_VERIFY] = ms_for_bytes(d.dirty_pages * PAGE_BYTES,
+	raw[QM_PART_VERIFY] = ms_for_bytes((d.verify_pages > 0 ? d.verify_pages
+					    : d.dirty_pages) * PAGE_BYTES,
 					   d.dest_hash_bps) +
 			      QM_PREDICT_VERIFY_RTTS * d.rtt_ms;
 	raw[QM_PART_CONT] = d.cont_ms;

@@ -9,8 +9,9 @@
  *   final_scan    find what changed since the last round, vCPUs stopped
  *   final_send    send it (after dedup) at the measured bandwidth
  *   device_state  QEMU's device-state stream through the agents
- *   verify        destination hashes the final pass; roots/chunks/pages
- *                 compared over the link (round trips)
+ *   verify        destination hashes what the verification covers (all
+ *                 of RAM that holds data, or the final pass's chunks);
+ *                 chunks/pages compared over the link (round trips)
  *   cont          destination `cont`
  *
  * Learning: each part has a correction factor, the exponentially weighted
@@ -60,6 +61,10 @@ typedef struct qm_predict_input {
 	double devstate_fixed_ms;    /* QEMU save+load time apart from I/O */
 	double cont_ms;
 	double dest_hash_bps;        /* destination hashing speed */
+	double verify_pages;         /* pages the final verification hashes
+				      * (full: all that hold data; tracked:
+				      * the final dirty set's chunks);
+				      * 0 = dirty_pages */
 } qm_predict_input;
 
 /* Learned correction per part; all 1.0 for a fresh agent. */

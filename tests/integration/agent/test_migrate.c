@@ -66,6 +66,34 @@ static void test_agent_mode_tls(void **state)
 	free(id);
 }
 
+/* verify "tracked": the whole RAM is compared during pre-copy (round 0
+ * confirms every chunk), and with the VM stopped only what was sent
+ * since: fewer pages than the RAM has. Same end result. */
+static void test_agent_mode_tracked(void **state)
+{
+	fx *f = *state;
+	json_object *st, *ver;
+	int64_t npages = (256 << 20) / 4096;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"max_downtime_ms\": 300, \"verify\": \"tracked\"");
+	st = wait_final(f, id);
+	ver = get(st, "verify");
+	printf("# tracked: %s, verify %s, parts %s\n", str(st, "phase"),
+	       json_object_to_json_string(ver),
+	       json_object_to_json_string(get(st, "downtime_parts_ms")));
+	assert_string_equal(str(st, "phase"), "completed");
+	assert_string_equal(str(ver, "mode"), "tracked");
+	assert_true(json_object_get_boolean(get(ver, "passed")));
+	assert_true(json_object_get_int64(get(ver, "precopy_pages_checked")) >=
+		    npages);
+	assert_true(json_object_get_int64(get(ver, "pages_checked")) < npages);
+	expect_on_dest(f);
+	json_object_put(st);
+	free(id);
+}
+
 /* An impossible downtime with a short deadline and on_deadline "abort":
  * the VM stays on the source, intact. */
 static void test_deadline_abort(void **state)
@@ -202,6 +230,29 @@ static void test_verify_resends(void **state)
 	free(id);
 }
 
+/* The same corruption with verify "tracked": found by the pre-copy check
+ * that follows round 0, resent with the next round, confirmed then; the
+ * destination runs the right content. */
+static void test_tracked_resends(void **state)
+{
+	fx *f = *state;
+	json_object *st, *ver;
+	char *id;
+
+	attach(f);
+	id = start(f, "\"verify\": \"tracked\"");
+	st = wait_final(f, id);
+	ver = get(st, "verify");
+	printf("# verify: %s\n", json_object_to_json_string(ver));
+	assert_string_equal(str(st, "phase"), "completed");
+	assert_int_equal(json_object_get_int64(get(ver, "precopy_mismatches")),
+			 1);
+	assert_true(json_object_get_boolean(get(ver, "passed")));
+	expect_on_dest(f);
+	json_object_put(st);
+	free(id);
+}
+
 /* A guest that dirties far faster than the link (capped at 100 Mbit/s)
  * converges within its deadline because the engine throttles its vCPUs
  * (cgroup, or SIGSTOP duty cycling). */
@@ -307,11 +358,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_agent_mode),
 		T(test_agent_mode_tls),
+		T(test_agent_mode_tracked),
 		T(test_deadline_abort),
 		T(test_dest_agent_killed),
 		cmocka_unit_test_prestate_setup_teardown(test_migrate_back,
 			fx_setup, fx_teardown, (void *)&back_variant),
 		cmocka_unit_test_prestate_setup_teardown(test_verify_resends,
+			fx_setup, fx_teardown, (void *)&corrupt_variant),
+		cmocka_unit_test_prestate_setup_teardown(test_tracked_resends,
 			fx_setup, fx_teardown, (void *)&corrupt_variant),
 		cmocka_unit_test_prestate_setup_teardown(test_throttle_converges,
 			fx_setup, fx_teardown, (void *)&fast_variant),
