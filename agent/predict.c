@@ -4,6 +4,8 @@
  */
 #include "agent/predict.h"
 
+#include <math.h>
+
 #include <string.h>
 
 #define PAGE_BYTES 4096.0
@@ -78,6 +80,13 @@ void qm_predict(const qm_predictor *p, const qm_predict_input *in,
 	}
 }
 
+/*
+ * The factor moves toward actual/raw in log space (a geometric mean):
+ * a part that was 10x under-predicted once and normal the next time
+ * should not swing into a 5x over-prediction, as an arithmetic mean
+ * does. Parts under QM_PREDICT_NOISE_MS on both sides are timer and
+ * scheduler noise, not a trend, and teach nothing.
+ */
 void qm_predictor_learn(qm_predictor *p, const qm_downtime *predicted,
 			const qm_downtime *actual)
 {
@@ -90,9 +99,11 @@ void qm_predictor_learn(qm_predictor *p, const qm_downtime *predicted,
 		/* @predicted already carries the old factor: learn the
 		 * factor that would have been right, from the raw value. */
 		raw_pred = pred / p->factor[i];
+		if (raw_pred < QM_PREDICT_NOISE_MS && act < QM_PREDICT_NOISE_MS)
+			continue;
 		ratio = act / raw_pred;
-		f = QM_PREDICT_ALPHA * ratio +
-		    (1 - QM_PREDICT_ALPHA) * p->factor[i];
+		f = exp(QM_PREDICT_ALPHA * log(ratio) +
+			(1 - QM_PREDICT_ALPHA) * log(p->factor[i]));
 		p->factor[i] = f < FACTOR_MIN ? FACTOR_MIN :
 			       f > FACTOR_MAX ? FACTOR_MAX : f;
 	}

@@ -15,8 +15,10 @@
  *   cont          destination `cont`
  *
  * Learning: each part has a correction factor, the exponentially weighted
- * mean of actual/predicted over finished migrations (factor = a * new +
- * (1 - a) * factor, a = QM_PREDICT_ALPHA), applied to the next prediction.
+ * geometric mean of actual/predicted over finished migrations (log factor
+ * = a * log new + (1 - a) * log factor, a = QM_PREDICT_ALPHA), applied to
+ * the next prediction; parts under QM_PREDICT_NOISE_MS on both sides are
+ * not learnt from.
  */
 #ifndef QMIG_AGENT_PREDICT_H
 #define QMIG_AGENT_PREDICT_H
@@ -24,7 +26,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define QM_PREDICT_ALPHA 0.5
+#define QM_PREDICT_ALPHA 0.3
+#define QM_PREDICT_NOISE_MS 1.0
 /* Defaults measured on QEMU 7.2 (design card section 9). */
 #define QM_PREDICT_DEVSTATE_BYTES (206u * 1000)
 #define QM_PREDICT_DEVSTATE_MS 12.0

@@ -57,27 +57,49 @@ static void test_predict_defaults(void **state)
 	assert_true(NEAR(d.part_ms[QM_PART_FINAL_SEND], 0));
 }
 
-/* Learning moves each factor halfway (alpha 0.5) to actual/raw, per part,
- * skips parts without data, and clamps. */
+/* Learning moves each factor 0.3 of the way to actual/raw in log space,
+ * per part, skips parts without data or under 1 ms on both sides, and
+ * clamps. */
 static void test_predict_learns(void **state)
 {
 	qm_predictor p;
 	qm_downtime pred = { { 10, 20, 0, 5, 1 }, 36 };
 	qm_downtime act = { { 20, 20, 7, 0, 1000 }, 0 };
+	qm_downtime tiny_pred = { { 0.2, 0, 0, 0, 0 }, 0.2 };
+	qm_downtime tiny_act = { { 0.9, 0, 0, 0, 0 }, 0.9 };
 
 	qm_predictor_init(&p);
 	qm_predictor_learn(&p, &pred, &act);
-	assert_true(NEAR(p.factor[QM_PART_FINAL_SCAN], 1.5));
+	assert_true(NEAR(p.factor[QM_PART_FINAL_SCAN], pow(2, 0.3)));
 	assert_true(NEAR(p.factor[QM_PART_FINAL_SEND], 1.0));
 	assert_true(NEAR(p.factor[QM_PART_DEVICE_STATE], 1.0));
 	assert_true(NEAR(p.factor[QM_PART_VERIFY], 1.0));
-	assert_true(NEAR(p.factor[QM_PART_CONT], 10.0));
+	assert_true(NEAR(p.factor[QM_PART_CONT], pow(1000, 0.3)));
 	assert_int_equal(p.samples, 1);
 	/* The next prediction for final_scan carries the factor; learning
 	 * again from a prediction that already has it converges on 2. */
-	pred.part_ms[QM_PART_FINAL_SCAN] = 10 * 1.5;
+	pred.part_ms[QM_PART_FINAL_SCAN] = 10 * pow(2, 0.3);
 	qm_predictor_learn(&p, &pred, &act);
-	assert_true(NEAR(p.factor[QM_PART_FINAL_SCAN], 1.75));
+	assert_true(NEAR(p.factor[QM_PART_FINAL_SCAN], pow(2, 0.3 + 0.7 * 0.3)));
+	/* One 10x miss, then a normal run: no swing past 1 the other way. */
+	qm_predictor_init(&p);
+	act.part_ms[QM_PART_FINAL_SEND] = 200;
+	qm_predictor_learn(&p, &pred, &act);
+	pred.part_ms[QM_PART_FINAL_SEND] = 20 * p.factor[QM_PART_FINAL_SEND];
+	act.part_ms[QM_PART_FINAL_SEND] = 20;
+	qm_predictor_learn(&p, &pred, &act);
+	assert_true(p.factor[QM_PART_FINAL_SEND] > 1.0);
+	assert_true(p.factor[QM_PART_FINAL_SEND] < 2.0);
+	/* Noise: a 0.2 ms part measured 0.9 ms teaches nothing. */
+	qm_predictor_init(&p);
+	qm_predictor_learn(&p, &tiny_pred, &tiny_act);
+	assert_true(NEAR(p.factor[QM_PART_FINAL_SCAN], 1.0));
+	/* Clamped. */
+	act.part_ms[QM_PART_CONT] = 1e9;
+	pred.part_ms[QM_PART_CONT] = 1;
+	for (int i = 0; i < 50; i++)
+		qm_predictor_learn(&p, &pred, &act);
+	assert_true(NEAR(p.factor[QM_PART_CONT], 10.0));
 }
 
 static qm_gate_decision gate(qm_gate_input in)
