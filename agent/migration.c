@@ -63,6 +63,9 @@ static json_object *verify_json(const mig_status *s)
 	json_object_object_add(o, "done", json_object_new_boolean(s->verify_done));
 	json_object_object_add(o, "passed",
 			       json_object_new_boolean(s->verify_passed));
+	if (s->verify_skipped[0])
+		json_object_object_add(o, "skipped", json_object_new_string(
+					       s->verify_skipped));
 	return o;
 }
 

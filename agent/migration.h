@@ -27,6 +27,9 @@
 typedef enum mig_verify_mode {
 	MIG_VERIFY_FULL,         /* every page, hashed on both sides */
 	MIG_VERIFY_TRACKED,      /* the final pass's pages only */
+	MIG_VERIFY_NONE,         /* mode "qemu" only: trust QEMU's migration
+				  * (the only way for RAM the agents cannot
+				  * read) */
 } mig_verify_mode;
 
 /* What migration.start asked for. */
@@ -62,6 +65,7 @@ typedef struct mig_status {
 	qm_downtime predicted, actual;
 	uint64_t verify_checked, verify_mismatches, verify_resent;
 	bool verify_done, verify_passed;
+	char verify_skipped[160];    /* why it was not done (verify "none") */
 	unsigned throttle_pct;
 	char tracker[32];
 	char gate[96];               /* the gate's last reason */

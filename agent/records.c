@@ -269,6 +269,8 @@ static void status_from(json_object *o, mig_status *st, int64_t started_ms,
 		st->verify_resent = (uint64_t)jnum(v, "resent", 0);
 		st->verify_done = jbool(v, "done");
 		st->verify_passed = jbool(v, "passed");
+		snprintf(st->verify_skipped, sizeof(st->verify_skipped), "%s",
+			 jstr(v, "skipped"));
 	}
 	parts_from(jobj(o, "downtime_parts_ms"), &st->actual);
 	st->actual.total_ms = st->downtime_ms > 0 ? st->downtime_ms : 0;
