@@ -107,6 +107,7 @@ int fx_setup(void **state)
 							: 256 << 20,
 			 .append = v && v->append ? v->append : DEFAULT_APPEND,
 			 .mem = v ? v->mem : QL_MEM_FILE,
+			 .extra_args = v ? v->qemu_args : NULL,
 			 .accel = QL_ACCEL_TCG };
 	fx *f = calloc(1, sizeof(*f));
 	qm_error err = QM_ERROR_INIT;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A VM whose RAM is private (plain -m: QEMU's implicit pc.ram backend,
- * share=off), between two real agents on loopback, under TCG:
+ * share=off; and a memory-backend-file with share=off), between two real
+ * agents on loopback, under TCG:
  *  - vm.attach takes it and says so (backend "private", shared false,
  *    the backends as QEMU reports them, no tracker); vm.list and a
  *    restarted agent show it the same way;
@@ -226,13 +227,68 @@ static void test_migrate_unverified(void **state)
 	free(id);
 }
 
+/* The same with a memory-backend-file and share=off: QEMU maps the file
+ * privately, the destination QEMU gets its own file in its VM directory
+ * (docs/LAUNCH.md), and nothing but QEMU's stream carries the RAM. */
+static void test_migrate_share_off(void **state)
+{
+	fx *f = *state;
+	json_object *r, *st, *r0;
+	char *id;
+
+	r = attach_answer(f);
+	printf("# %s\n", json_object_to_json_string(r));
+	assert_string_equal(str(r, "backend"), "private");
+	assert_non_null(strstr(str(r, "private_reason"),
+			       "backend ram0 is not shared (share=off)"));
+	r0 = json_object_array_get_idx(get(r, "regions"), 0);
+	assert_string_equal(str(r0, "id"), "ram0");
+	assert_string_equal(str(r0, "backend"), "file");
+	assert_false(json_object_get_boolean(get(r0, "share")));
+	json_object_put(r);
+	id = start(f, "\"mode\": \"qemu\", \"verify\": \"none\"");
+	st = wait_final(f, id);
+	expect_skipped(st, "source");
+	json_object_put(st);
+	expect_on_dest(f);
+	free(id);
+}
+
+static char share_off_obj[200];
+static char share_off_path[100];
+static const char *const share_off_args[] = {
+	"-object", share_off_obj, "-machine", "memory-backend=ram0", NULL };
+
+static int group_setup(void **state)
+{
+	snprintf(share_off_path, sizeof(share_off_path),
+		 "/dev/shm/qmig-private-%d-off.ram", (int)getpid());
+	snprintf(share_off_obj, sizeof(share_off_obj), "memory-backend-file,"
+		 "id=ram0,size=%lluM,mem-path=%s,share=off",
+		 (unsigned long long)(RAM_BYTES >> 20), share_off_path);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	unlink(share_off_path);
+	return 0;
+}
+
 static const variant private_ram = { .name = "private",
 				     .mem = QL_MEM_PRIVATE,
 				     .ram_bytes = RAM_BYTES,
 				     .append = "ws=4M rate=1 pattern=rand" };
+static const variant share_off = { .name = "private",
+				   .mem = QL_MEM_PRIVATE,
+				   .ram_bytes = RAM_BYTES,
+				   .qemu_args = share_off_args,
+				   .append = "ws=4M rate=1 pattern=rand" };
 
 #define T(fn) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, \
 		fx_teardown, (void *)&private_ram)
+#define T_OFF(fn) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, \
+		fx_teardown, (void *)&share_off)
 
 int main(void)
 {
@@ -240,6 +296,7 @@ int main(void)
 		T(test_attach_and_refusals),
 		T(test_restart_reattaches),
 		T(test_migrate_unverified),
+		T_OFF(test_migrate_share_off),
 	};
 	const char *kernel = ql_guest_kernel();
 
@@ -247,5 +304,6 @@ int main(void)
 		QT_SKIP("qemu-system-x86_64 not found (set QMIG_QEMU)");
 	if (!*kernel || access(kernel, R_OK))
 		QT_SKIP("guest kernel not built (QMIG_GUEST=%s)", kernel);
-	return cmocka_run_group_tests_name("/agent/private", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("/agent/private", tests, group_setup,
+					   group_teardown);
 }
