@@ -51,7 +51,8 @@ struct agent {
 agent_vm *agent_find_vm(agent *a, const char *name);
 bool agent_add_vm(agent *a, agent_vm *vm, qm_error *err);
 void agent_remove_vm(agent *a, agent_vm *vm);
-/* The tracker the engine would use for @vm, and why (for vm.attach). */
+/* The tracker the engine would use for @vm, and why (for vm.attach):
+ * "none" for a VM whose RAM is private. */
 const char *agent_tracker_for(const agent *a, const agent_vm *vm,
 			      const char **why);
 /* Watch an idle VM's QMP connection from the loop (events, QEMU exit). */

@@ -63,6 +63,12 @@ void agent_remove_vm(agent *a, agent_vm *vm)
 const char *agent_tracker_for(const agent *a, const agent_vm *vm,
 			      const char **why)
 {
+	/* Nothing to track in RAM the agent cannot read. */
+	if (!vm->shared) {
+		*why = "RAM not on a shared backend: QEMU's own migration "
+		       "only";
+		return "none";
+	}
 	/* Soft-dirty needs the kernel feature and a file or memfd backend
 	 * that is not hugetlbfs; the engine probes again at start. */
 	if (a->features.soft_dirty) {

@@ -118,9 +118,10 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 		return false;
 	}
 	if ((strcmp(on_deadline, "abort") && strcmp(on_deadline, "force")) ||
-	    (strcmp(verify, "full") && strcmp(verify, "tracked"))) {
+	    (strcmp(verify, "full") && strcmp(verify, "tracked") &&
+	     strcmp(verify, "none"))) {
 		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: on_deadline "
-			      "is abort|force, verify is full|tracked");
+			      "is abort|force, verify is full|tracked|none");
 		return false;
 	}
 	/* mode "qemu": compat mode, QEMU's own migration (mig-compat.c) */
@@ -130,6 +131,12 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 		return false;
 	}
 	p->compat = !strcmp(mode, "qemu");
+	if (!p->compat && !strcmp(verify, "none")) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: verify "
+			      "\"none\" is for mode \"qemu\" (the agent engine "
+			      "always verifies what it moved)");
+		return false;
+	}
 	if (p->compat && p->tls) {
 		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: tls is "
 			      "for mode agent (QEMU's own migration does not "
@@ -159,7 +166,41 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 	p->streams = (int)streams;
 	p->verify = strcmp(verify, "full") ? MIG_VERIFY_TRACKED
 					   : MIG_VERIFY_FULL;
+	if (!strcmp(verify, "none"))
+		p->verify = MIG_VERIFY_NONE;
 	p->max_rounds = 30;
+	return true;
+}
+
+/*
+ * A VM whose RAM the agents cannot read moves only by QEMU's own
+ * migration, and only unverified: the caller must say so (verify
+ * "none"), since QEMU 7.2 under TCG loses guest writes and nothing would
+ * catch it.
+ */
+static bool private_ram_ok(const agent_vm *vm, const mig_params *p,
+			   rpc_call *call)
+{
+	qm_error err = QM_ERROR_INIT;
+
+	if (vm->shared)
+		return true;
+	if (!p->compat) {
+		agent_vm_need_shared(vm, "mode \"agent\"", &err);
+		rpc_error_set(call, RPC_ERR_UNSUPPORTED, "%s", err.msg);
+		return false;
+	}
+	if (p->verify != MIG_VERIFY_NONE) {
+		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: VM '%s' has "
+			      "private RAM (%s): the agents cannot read it, so "
+			      "they cannot verify QEMU's migration; verify "
+			      "\"none\" accepts an unverified move (QEMU 7.2 "
+			      "under TCG loses guest writes), or start QEMU "
+			      "with its RAM on a share=on memory-backend-file "
+			      "or memory-backend-memfd", vm->name,
+			      vm->private_why);
+		return false;
+	}
 	return true;
 }
 
@@ -187,6 +228,8 @@ static json_object *m_start(void *ctx, rpc_call *call, json_object *j,
 		return rpc_error_set(call, vm->busy ? RPC_ERR_VM_BUSY
 					: RPC_ERR_NOT_ALLOWED, "VM '%s' is %s",
 				     p.vm, vm->busy ? "busy" : "lost");
+	if (!private_ram_ok(vm, &p, call))
+		return NULL;
 	if (!a->key.len)
 		return rpc_error_set(call, RPC_ERR_UNSUPPORTED, "no --psk-file: "
 				     "this agent cannot talk to a peer");
@@ -404,6 +447,10 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 				     "'%s': expected agent|qemu", mode);
 	if (!mig_compat_params(j, &p, call))
 		return NULL;
+	if (json_object_object_get_ex(j, "verify", NULL))
+		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
+				     "verify is for mode \"qemu\" (the agent "
+				     "engine always verifies)");
 	snprintf(p.vm, sizeof(p.vm), "%s", vm);
 	/* A destination with --tls on requires it whatever the source asks:
 	 * a plaintext sender then fails at the handshake, loudly. */
@@ -516,7 +563,8 @@ static const char *const p_prepare[] = { "id", "vm", "launch", "mode", "tls",
 					 "dest_qmp",
 					 /* mode "qemu" only: */
 					 "multifd", "multifd_channels",
-					 "xbzrle", "auto_converge", NULL };
+					 "xbzrle", "auto_converge", "verify",
+					 NULL };
 static const char *const p_verify[] = { "id", "seed", "chunk_pages", "first",
 					"count", "pages", NULL };
 static const char *const p_abort[] = { "id", "reason", NULL };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Defer @call and run @fn(@job) on a worker thread, which answers it
  * through the mailbox. Returns false if that could not start: @job is
@@ -191,30 +192,45 @@ static json_object *m_vm_detach(void *ctx, rpc_call *call, json_object *p,
 
 /* ---- dirtyrate.measure ---- */
 
+/*
+ * Two ways to measure: the agent hashes a shared RAM twice (content that
+ * changed); a private RAM it cannot read is measured by QEMU itself
+ * (calc-dirty-rate: QEMU hashes sampled pages, which needs no dirty log;
+ * an estimate in whole MiB/s), over the VM's QMP connection, which the
+ * worker owns meanwhile.
+ */
+#define QEMU_MEASURE_SLACK_MS 5000
+#define QEMU_MEASURE_POLL_MS 100
+
 typedef struct measure_job {
 	agent *a;
 	agent_vm *vm;
 	rpc_call *call;
 	int64_t seconds;
-	dl_round_stats st;
+	dl_round_stats st;           /* hash-scan */
+	qmp_dirty_rate_info qemu;    /* private RAM: QEMU's estimate */
 	bool ok;
 	qm_error err;
 } measure_job;
 
-static void measure_done(void *arg)
+static json_object *measured_json(const measure_job *j)
 {
-	measure_job *j = arg;
-	json_object *o;
+	json_object *o = json_object_new_object();
+	double bps = (double)j->qemu.dirty_rate_mbps * (1 << 20);
 
-	j->vm->busy = false;
-	if (!j->ok) {
-		rpc_call_fail(j->call, 0, &j->err);
-		free(j);
-		return;
-	}
-	o = json_object_new_object();
 	json_object_object_add(o, "vm", json_object_new_string(j->vm->name));
 	json_object_object_add(o, "seconds", json_object_new_int64(j->seconds));
+	json_object_object_add(o, "method", json_object_new_string(
+				       j->vm->shared ? "hash-scan" : "qemu"));
+	if (!j->vm->shared) {
+		json_object_object_add(o, "dirty_pages_per_s",
+				       json_object_new_double(bps / DL_PAGE_SIZE));
+		json_object_object_add(o, "dirty_bytes_per_s",
+				       json_object_new_double(bps));
+		json_object_object_add(o, "sample_pages", json_object_new_int64(
+					       (int64_t)j->qemu.sample_pages));
+		return o;
+	}
 	json_object_object_add(o, "dirty_pages_per_s",
 			       json_object_new_double(j->st.dirty_pages_per_s));
 	json_object_object_add(o, "dirty_bytes_per_s",
@@ -225,8 +241,48 @@ static void measure_done(void *arg)
 			       json_object_new_int64(j->st.pages_scanned));
 	json_object_object_add(o, "scan_ms",
 			       json_object_new_double(j->st.find_ns / 1e6));
-	rpc_call_complete(j->call, o);
+	return o;
+}
+
+static void measure_done(void *arg)
+{
+	measure_job *j = arg;
+
+	j->vm->busy = false;
+	/* The loop drives the QMP connection again. */
+	if (!j->vm->shared)
+		agent_watch_vm(j->a, j->vm);
+	if (j->ok)
+		rpc_call_complete(j->call, measured_json(j));
+	else
+		rpc_call_fail(j->call, 0, &j->err);
 	free(j);
+}
+
+static bool measure_by_qemu(measure_job *j)
+{
+	int64_t until = qm_now_ms() + j->seconds * 1000 + QEMU_MEASURE_SLACK_MS;
+	qmp_conn *q = j->vm->q;
+
+	if (!qmp_calc_dirty_rate(q, j->seconds, &j->err)) {
+		qm_error_prepend(&j->err, "QEMU's dirty-rate measurement");
+		return false;
+	}
+	usleep((useconds_t)j->seconds * 1000000);
+	for (;;) {
+		if (!qmp_query_dirty_rate(q, &j->qemu, &j->err))
+			return false;
+		if (j->qemu.status == QMP_DIRTY_RATE_MEASURED &&
+		    j->qemu.has_dirty_rate)
+			return true;
+		if (qm_now_ms() > until)
+			return qm_error_set(&j->err, QM_ERR_TIMEOUT, "QEMU's "
+					    "dirty-rate measurement is still "
+					    "'%s' after %lld s", j->qemu.status_str,
+					    (long long)(j->seconds +
+					    QEMU_MEASURE_SLACK_MS / 1000));
+		usleep(QEMU_MEASURE_POLL_MS * 1000);
+	}
 }
 
 static void *measure_thread(void *arg)
@@ -234,8 +290,12 @@ static void *measure_thread(void *arg)
 	measure_job *j = arg;
 	dl_tracker_opts o = { .kind = DL_TRACKER_HASH_SCAN };
 
-	j->ok = dl_measure_dirty_rate(&j->vm->ram, &o, (int)j->seconds * 1000,
-				      &j->st, &j->err);
+	if (j->vm->shared)
+		j->ok = dl_measure_dirty_rate(&j->vm->ram, &o,
+					      (int)j->seconds * 1000, &j->st,
+					      &j->err);
+	else
+		j->ok = measure_by_qemu(j);
 	agent_mailbox_post(j->a->mb, measure_done, j);
 	return NULL;
 }
@@ -259,10 +319,16 @@ static json_object *m_dirtyrate_measure(void *ctx, rpc_call *call,
 		return rpc_error_set(call, RPC_ERR_INTERNAL, "out of memory");
 	*j = (measure_job){ .a = a, .vm = vm, .call = call,
 			    .seconds = seconds, .err = QM_ERROR_INIT };
-	/* Busy keeps detach away from the RAM the thread reads. */
+	/* Busy keeps detach away from the RAM (or the QMP connection) the
+	 * thread uses. */
 	vm->busy = true;
-	if (!start_deferred(call, measure_thread, j, err))
+	if (!vm->shared)
+		agent_unwatch_vm(a, vm);
+	if (!start_deferred(call, measure_thread, j, err)) {
 		vm->busy = false;
+		if (!vm->shared)
+			agent_watch_vm(a, vm);
+	}
 	return NULL;
 }
 

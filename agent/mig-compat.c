@@ -27,6 +27,12 @@
  * dirty log cannot be trusted everywhere (QEMU 7.2 under TCG loses guest
  * writes), so the agents read both RAMs after QEMU says it is done, and a
  * destination whose memory differs never runs.
+ *
+ * With verify "none" the migration.verify steps are left out and COMMIT
+ * follows QEMU's completion; status says the verification was skipped
+ * and why. It is the only way to move a VM whose RAM is private (the
+ * agents cannot read it): migration.start refuses such a VM unless the
+ * caller asked for it, so nobody moves unverified without knowing.
  */
 #define LOG_PREFIX "compat"
 #include "agent/mig-int.h"
@@ -61,6 +67,7 @@
 #define QD_CONNECT_TIMEOUT_MS 60000
 #define QD_IDLE_TIMEOUT_MS 60000
 #define QD_WAIT_MS 30000         /* a request waits this long for Qd */
+#define VERIFY_SKIPPED "verify \"none\""
 
 /* Names the destination agent uses in the VM directory (as mig-dest.c). */
 static const char *const reserved[] = { "incoming.sock", "qemu.log",
@@ -234,6 +241,9 @@ static json_object *prepare_params(compat_src *s, qm_error *err)
 	json_object_object_add(o, "xbzrle", json_object_new_boolean(p->xbzrle));
 	json_object_object_add(o, "auto_converge",
 			       json_object_new_boolean(p->auto_converge));
+	if (p->verify == MIG_VERIFY_NONE)
+		json_object_object_add(o, "verify",
+				       json_object_new_string("none"));
 	return o;
 }
 
@@ -519,6 +529,25 @@ static void apply_verify(compat_src *s, bool done, bool passed, uint64_t bad)
 	pthread_mutex_unlock(&s->m->lock);
 }
 
+/* verify "none": nothing compared, and status says so (done false,
+ * "skipped" with the reason). */
+static void skip_verify(compat_src *s)
+{
+	const char *why = s->vm->shared
+		? VERIFY_SKIPPED ": QEMU's migration trusted, no page compared"
+		: VERIFY_SKIPPED ": the VM's RAM is private (the agents cannot "
+		  "read it), QEMU's migration trusted, no page compared";
+
+	pthread_mutex_lock(&s->m->lock);
+	s->m->st.actual = s->actual;
+	s->m->st.verify_done = false;
+	s->m->st.verify_passed = false;
+	snprintf(s->m->st.verify_skipped, sizeof(s->m->st.verify_skipped),
+		 "%s", why);
+	pthread_mutex_unlock(&s->m->lock);
+	pr_info("migration %s: %s", s->m->id, why);
+}
+
 static bool verify(compat_src *s, qm_error *err)
 {
 	const dl_ram *ram = &s->vm->ram;
@@ -527,6 +556,10 @@ static bool verify(compat_src *s, qm_error *err)
 	vctx v = { .bad = 0 };
 	int64_t t = qm_now_ns();
 	bool ok;
+
+	/* migration.start refuses this; a private RAM is never read. */
+	if (!agent_vm_need_shared(s->vm, "verification", err))
+		return false;
 
 	v.theirs = calloc(VERIFY_MAX_COUNT, sizeof(*v.theirs));
 	v.mine = calloc(MIG_VERIFY_CHUNK, sizeof(*v.mine));
@@ -687,7 +720,9 @@ static bool run(compat_src *s, qm_error *err)
 	if (!precopy(s, err))
 		return false;
 	mig_step(s->m, QM_EV_FINAL_SENT, true);
-	if (!verify(s, err))
+	if (s->m->p.verify == MIG_VERIFY_NONE)
+		skip_verify(s);
+	else if (!verify(s, err))
 		return false;
 	mig_step(s->m, QM_EV_VERIFIED, true);
 	/* Before COMMIT can be out: from here a restart must not resume the
@@ -848,23 +883,32 @@ static void incoming_completed(compat_dest *cd)
 	mig_step(cd->d.m, QM_EV_FINAL_SENT, false);
 }
 
-/* Qd's migration completed (waiting for it if needed) and its RAM mapped
- * read-only, numbered as the source numbers its own (by backend id). */
+/* Qd's migration completed (waiting for it if needed). */
+static bool qd_completed(compat_dest *cd, qm_error *err)
+{
+	qmp_migrate_info mi;
+
+	if (cd->incoming_done)
+		return true;
+	if (!qm_native_wait(cd->d.qd, QM_MIG_DONE_MASK, 5, QD_WAIT_MS, &mi,
+			    err))
+		return false;
+	if (mi.status != QMP_MIG_STATUS_COMPLETED)
+		return qm_error_set(err, QM_ERR_QMP, "destination QEMU's "
+				    "incoming migration is '%s'", mi.status_str);
+	incoming_completed(cd);
+	return true;
+}
+
+/* ... and its RAM mapped read-only, numbered as the source numbers its
+ * own (by backend id): only for verification, so a private RAM that is
+ * not verified is never looked for. */
 static bool qd_ready(compat_dest *cd, qm_error *err)
 {
 	dl_backend_info info[DL_MAX_REGIONS];
-	qmp_migrate_info mi;
 
-	if (!cd->incoming_done) {
-		if (!qm_native_wait(cd->d.qd, QM_MIG_DONE_MASK, 5, QD_WAIT_MS,
-				    &mi, err))
-			return false;
-		if (mi.status != QMP_MIG_STATUS_COMPLETED)
-			return qm_error_set(err, QM_ERR_QMP, "destination QEMU's "
-					    "incoming migration is '%s'",
-					    mi.status_str);
-		incoming_completed(cd);
-	}
+	if (!qd_completed(cd, err))
+		return false;
 	if (cd->ram.nregions)
 		return true;
 	if (!dl_discover(cd->d.qd, cd->d.qd_pid, &cd->ram, info, err)) {
@@ -975,11 +1019,21 @@ static void do_verify(compat_dest *cd, const compat_req *r)
 	reply(cd->a, r->call, o, &err);
 }
 
-/* COMMIT: the source verified; Qd runs from now on. */
+/* COMMIT: the source verified (or, with verify "none", chose not to);
+ * Qd runs from now on. */
 static bool do_commit(compat_dest *cd, const compat_req *r, qm_error *err)
 {
-	if (!qd_ready(cd, err))
+	migration *m = cd->d.m;
+
+	if (!qd_completed(cd, err))
 		return false;
+	if (m->p.verify == MIG_VERIFY_NONE) {
+		pthread_mutex_lock(&m->lock);
+		snprintf(m->st.verify_skipped, sizeof(m->st.verify_skipped),
+			 "%s", VERIFY_SKIPPED ": the source agent trusted "
+			 "QEMU's migration, no page compared");
+		pthread_mutex_unlock(&m->lock);
+	}
 	mig_step(cd->d.m, QM_EV_VERIFIED, false);
 	mig_dest_record(&cd->d, QM_PHASE_SWITCHOVER, false, MIGREC_NOSYNC);
 	if (!qmp_cont(cd->d.qd, err))
@@ -1184,11 +1238,17 @@ json_object *mig_compat_prepare(agent *a, rpc_call *call, json_object *j,
 {
 	mig_params p = { .compat = true };
 	qm_error serr = QM_ERROR_INIT;
+	const char *verify = "full";
 	compat_dest *cd;
 	migration *m;
 
-	if (!mig_compat_params(j, &p, call))
+	if (!mig_compat_params(j, &p, call) ||
+	    !rpc_param_string(j, "verify", false, &verify, call))
 		return NULL;
+	if (strcmp(verify, "full") && strcmp(verify, "none"))
+		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
+				     "verify '%s': expected full|none", verify);
+	p.verify = strcmp(verify, "none") ? MIG_VERIFY_FULL : MIG_VERIFY_NONE;
 	snprintf(p.vm, sizeof(p.vm), "%s", vm);
 	m = mig_new(a, QM_SIDE_DEST, &p, err);
 	if (!m)

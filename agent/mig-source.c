@@ -160,7 +160,9 @@ static bool setup(source_state *s, qm_error *err)
 			       .assume_dest_zero = true, .freeze = freeze,
 			       .freeze_opaque = s };
 
-	if (!peer_split_hostport(s->m->p.dest, host, sizeof(host), &unused,
+	/* migration.start refuses a private RAM; it is never read here. */
+	if (!agent_vm_need_shared(s->vm, "mode \"agent\"", err) ||
+	    !peer_split_hostport(s->m->p.dest, host, sizeof(host), &unused,
 				 err) ||
 	    !dl_hasher_init_random(&s->h, seed, err))
 		return false;

@@ -55,7 +55,8 @@ static json_object *verify_json(const migration *m, const mig_status *s)
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "mode", json_object_new_string(
-			m->p.verify == MIG_VERIFY_TRACKED ? "tracked" : "full"));
+			m->p.verify == MIG_VERIFY_TRACKED ? "tracked" :
+			m->p.verify == MIG_VERIFY_NONE ? "none" : "full"));
 	json_object_object_add(o, "pages_checked",
 			       json_object_new_int64(s->verify_checked));
 	json_object_object_add(o, "mismatches",
@@ -70,6 +71,9 @@ static json_object *verify_json(const migration *m, const mig_status *s)
 	json_object_object_add(o, "done", json_object_new_boolean(s->verify_done));
 	json_object_object_add(o, "passed",
 			       json_object_new_boolean(s->verify_passed));
+	if (s->verify_skipped[0])
+		json_object_object_add(o, "skipped", json_object_new_string(
+					       s->verify_skipped));
 	return o;
 }
 

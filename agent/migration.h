@@ -30,6 +30,9 @@ typedef enum mig_verify_mode {
 	MIG_VERIFY_TRACKED,      /* confirmed during pre-copy; with the VM
 				  * stopped, the chunks sent since
 				  * (mig-verify.h) */
+	MIG_VERIFY_NONE,         /* mode "qemu" only: trust QEMU's migration
+				  * (the only way for RAM the agents cannot
+				  * read) */
 } mig_verify_mode;
 
 /* What migration.start asked for. */
@@ -68,6 +71,7 @@ typedef struct mig_status {
 	uint64_t verify_checked, verify_mismatches, verify_resent;
 	uint64_t verify_precopy_checked, verify_precopy_mismatches;
 	bool verify_done, verify_passed;
+	char verify_skipped[160];    /* why it was not done (verify "none") */
 	unsigned throttle_pct;
 	char tracker[32];
 	char gate[96];               /* the gate's last reason */

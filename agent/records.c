@@ -240,6 +240,14 @@ static void parts_from(json_object *o, qm_downtime *d)
 }
 
 /* Status members as mig_status_json_brief() writes them. */
+/* verify.mode as migration.status writes it ("" in older records). */
+static mig_verify_mode verify_mode(const char *s)
+{
+	if (!strcmp(s, "tracked"))
+		return MIG_VERIFY_TRACKED;
+	return strcmp(s, "none") ? MIG_VERIFY_FULL : MIG_VERIFY_NONE;
+}
+
 static void status_from(json_object *o, mig_status *st, int64_t started_ms,
 			int64_t ended_ms)
 {
@@ -267,8 +275,14 @@ static void status_from(json_object *o, mig_status *st, int64_t started_ms,
 		st->verify_checked = (uint64_t)jnum(v, "pages_checked", 0);
 		st->verify_mismatches = (uint64_t)jnum(v, "mismatches", 0);
 		st->verify_resent = (uint64_t)jnum(v, "resent", 0);
+		st->verify_precopy_checked =
+			(uint64_t)jnum(v, "precopy_pages_checked", 0);
+		st->verify_precopy_mismatches =
+			(uint64_t)jnum(v, "precopy_mismatches", 0);
 		st->verify_done = jbool(v, "done");
 		st->verify_passed = jbool(v, "passed");
+		snprintf(st->verify_skipped, sizeof(st->verify_skipped), "%s",
+			 jstr(v, "skipped"));
 	}
 	parts_from(jobj(o, "downtime_parts_ms"), &st->actual);
 	st->actual.total_ms = st->downtime_ms > 0 ? st->downtime_ms : 0;
@@ -311,6 +325,7 @@ migration *migrec_restore(agent *a, json_object *o, qm_error *err)
 	snprintf(m->p.vm, sizeof(m->p.vm), "%s", vm);
 	snprintf(m->p.dest, sizeof(m->p.dest), "%s", r.dest);
 	m->p.compat = !strcmp(jstr(o, "mode"), "qemu");
+	m->p.verify = verify_mode(jstr(jobj(o, "verify"), "mode"));
 	pthread_mutex_init(&m->lock, NULL);
 	/* Times on this agent's monotonic clock, from the wall-clock start
 	 * (the monotonic clock of the agent that wrote it is gone). */

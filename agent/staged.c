@@ -108,8 +108,14 @@ bool staged_save(const agent *a, const agent_vm *vm, qm_error *err)
 	char dir[400], dst[500];
 	const dl_region *r = &vm->ram.regions[0];
 
-	if (!a->cfg.staged_max_bytes || vm->ram.nregions < 1)
+	if (!a->cfg.staged_max_bytes)
 		return true;
+	/* Private RAM: nothing the agent can read, nothing to stage. */
+	if (!vm->shared || vm->ram.nregions < 1) {
+		pr_info("no staged copy of %s: its RAM is not on a shared "
+			"backend", vm->name);
+		return true;
+	}
 	snprintf(dir, sizeof(dir), "%s/staged", a->cfg.state_dir);
 	if (!qm_state_open(dir, err) || !staged_path(a, vm->name, dst,
 						     sizeof(dst)))

@@ -61,6 +61,29 @@ static bool check_running(agent_vm *vm, bool reattach, qm_error *err)
 	return true;
 }
 
+/* Map the RAM; a VM whose RAM cannot be mapped is attached as private,
+ * described as QEMU reports it, with the reason kept for those who would
+ * need to read it. Failing to talk to QEMU fails the attach. */
+static bool read_ram(agent_vm *vm, qm_error *err)
+{
+	qm_error why = QM_ERROR_INIT;
+
+	if (dl_discover(vm->q, vm->pid, &vm->ram, vm->info, &why)) {
+		vm->shared = true;
+		vm->ram_bytes = vm->ram.npages * DL_PAGE_SIZE;
+		return true;
+	}
+	if (!dl_discover_failed_on_ram(&why)) {
+		if (err)
+			*err = why;
+		return false;
+	}
+	vm->shared = false;
+	snprintf(vm->private_why, sizeof(vm->private_why), "%s", why.msg);
+	return dl_describe(vm->q, vm->memdevs, &vm->nmemdevs, &vm->ram_bytes,
+			   err);
+}
+
 static bool attach_steps(agent_vm *vm, pid_t pid, int timeout_ms,
 			 bool reattach, qm_error *err)
 {
@@ -77,7 +100,7 @@ static bool attach_steps(agent_vm *vm, pid_t pid, int timeout_ms,
 				    "over %s: pass it", vm->qmp_addr);
 	return qm_proc_id_of(vm->pid, &vm->proc, err) &&
 	       check_running(vm, reattach, err) &&
-	       dl_discover(vm->q, vm->pid, &vm->ram, vm->info, err) &&
+	       read_ram(vm, err) &&
 	       ld_desc_from_pid(&vm->desc, vm->pid, err) &&
 	       ld_validate(&vm->desc, err) && read_vcpus(vm, err);
 }
@@ -98,10 +121,14 @@ static bool attach(agent_vm *vm, const char *name, const char *qmp_addr,
 		agent_vm_detach(vm);
 		return false;
 	}
-	pr_info("attached VM %s: QEMU pid %d, %d region(s), %llu MiB, %d vCPU(s)",
-		vm->name, (int)vm->pid, vm->ram.nregions,
-		(unsigned long long)(vm->ram.npages * DL_PAGE_SIZE >> 20),
+	pr_info("attached VM %s: QEMU pid %d, %d region(s), %llu MiB%s, "
+		"%d vCPU(s)", vm->name, (int)vm->pid,
+		vm->shared ? vm->ram.nregions : vm->nmemdevs,
+		(unsigned long long)(vm->ram_bytes >> 20),
+		vm->shared ? "" : " private (QEMU's own migration only)",
 		vm->nvcpus);
+	if (!vm->shared)
+		pr_info("VM %s: %s", vm->name, vm->private_why);
 	return true;
 }
 
@@ -138,23 +165,60 @@ bool agent_vm_refresh(agent_vm *vm, qm_error *err)
 	return true;
 }
 
+bool agent_vm_need_shared(const agent_vm *vm, const char *what,
+			  qm_error *err)
+{
+	if (vm->shared)
+		return true;
+	return qm_error_set(err, QM_ERR_UNSUPPORTED, "VM %s: %s reads the "
+			    "VM's RAM, which is not on a shared backend (%s); "
+			    "use mode \"qemu\" with verify \"none\" (QEMU's "
+			    "own migration, unverified), or start QEMU with "
+			    "its RAM on a memory-backend-file or "
+			    "memory-backend-memfd with share=on "
+			    "(-machine memory-backend=ID)", vm->name, what,
+			    vm->private_why);
+}
+
+static json_object *region_json(const char *id, uint64_t size,
+				 dl_backend_kind kind, bool share,
+				 const char *path)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(o, "backend", json_object_new_string(
+				       dl_backend_kind_name(kind)));
+	json_object_object_add(o, "share", json_object_new_boolean(share));
+	if (path)
+		json_object_object_add(o, "path", json_object_new_string(path));
+	return o;
+}
+
+/* Mapped regions, or for a private VM the backends as QEMU reports them
+ * (no path: the agent opened nothing). */
 static json_object *regions_json(const agent_vm *vm)
 {
 	json_object *a = json_object_new_array();
 
-	for (int i = 0; i < vm->ram.nregions; i++) {
-		const dl_region *r = &vm->ram.regions[i];
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "id", json_object_new_string(r->id));
-		json_object_object_add(o, "size", json_object_new_int64(r->size));
-		json_object_object_add(o, "backend", json_object_new_string(
-				dl_backend_kind_name(vm->info[i].kind)));
-		json_object_object_add(o, "path",
-				       json_object_new_string(vm->info[i].path));
-		json_object_array_add(a, o);
-	}
+	for (int i = 0; vm->shared && i < vm->ram.nregions; i++)
+		json_object_array_add(a, region_json(vm->ram.regions[i].id,
+				vm->ram.regions[i].size, vm->info[i].kind,
+				true, vm->info[i].path));
+	for (int i = 0; !vm->shared && i < vm->nmemdevs; i++)
+		json_object_array_add(a, region_json(vm->memdevs[i].id,
+				vm->memdevs[i].size, vm->memdevs[i].kind,
+				vm->memdevs[i].share, NULL));
 	return a;
+}
+
+static const char *backend_name(const agent_vm *vm)
+{
+	if (!vm->shared)
+		return "private";
+	return vm->ram.nregions ? dl_backend_kind_name(vm->info[0].kind)
+				: "none";
 }
 
 json_object *agent_vm_to_json(const agent_vm *vm, const char *tracker,
@@ -169,11 +233,14 @@ json_object *agent_vm_to_json(const agent_vm *vm, const char *tracker,
 				       vm->lost ? "lost" : vm->status));
 	json_object_object_add(o, "migrating", json_object_new_boolean(vm->busy));
 	json_object_object_add(o, "ram_bytes", json_object_new_int64(
-				       vm->ram.npages * DL_PAGE_SIZE));
+				       (int64_t)vm->ram_bytes));
 	json_object_object_add(o, "regions", regions_json(vm));
-	json_object_object_add(o, "backend", json_object_new_string(
-				       vm->ram.nregions ? dl_backend_kind_name(
-				       vm->info[0].kind) : "none"));
+	json_object_object_add(o, "backend",
+			       json_object_new_string(backend_name(vm)));
+	json_object_object_add(o, "shared", json_object_new_boolean(vm->shared));
+	if (!vm->shared)
+		json_object_object_add(o, "private_reason",
+				       json_object_new_string(vm->private_why));
 	json_object_object_add(o, "tracker", json_object_new_string(tracker));
 	if (tracker_why && *tracker_why)
 		json_object_object_add(o, "tracker_reason",

@@ -9,6 +9,12 @@
  * line and working directory (the launch description the destination will
  * need) and checks that they can be rewritten, and lists its vCPU threads.
  *
+ * A VM whose RAM the agent cannot map (plain -m, a share=off backend, a
+ * backend kind it cannot read) is attached too, as private (shared
+ * false, with the reason and the backends as QEMU reports them): QEMU's
+ * own migration (mode "qemu", verify "none") can still move it, and
+ * everything that needs to read its RAM refuses it with that reason.
+ *
  * Ownership: while idle, the VM's QMP connection is driven by the agent's
  * loop; a migration takes the VM (agent_vm.busy) and with it the QMP
  * connection, and hands it back when it ends. Other lifecycle calls on a
@@ -34,8 +40,15 @@ typedef struct agent_vm {
 	qmp_conn *q;
 	pid_t pid;
 	qm_proc_id proc;                 /* pid, start time, boot: recorded */
-	dl_ram ram;
+	bool shared;                     /* @ram mapped: the agent reads it */
+	dl_ram ram;                      /* empty when !shared */
 	dl_backend_info info[DL_MAX_REGIONS];
+	/* !shared: why the RAM cannot be mapped, and the backends as QEMU
+	 * reports them */
+	char private_why[QM_ERROR_MSG_MAX];
+	dl_memdev memdevs[DL_MAX_REGIONS];
+	int nmemdevs;
+	uint64_t ram_bytes;              /* guest RAM, either way */
 	ld_desc desc;
 	pid_t vcpu_tids[AGENT_VM_MAX_VCPUS];
 	int nvcpus;
@@ -67,6 +80,11 @@ bool agent_vm_reattach(agent_vm *vm, const char *name, const char *qmp_addr,
 void agent_vm_detach(agent_vm *vm);
 /* Refresh the run state over QMP (idle VMs only). */
 bool agent_vm_refresh(agent_vm *vm, qm_error *err);
+/* For what needs to read the VM's RAM: true if it can, else false with
+ * QM_ERR_UNSUPPORTED "VM NAME: @what reads the VM's RAM, which is not on
+ * a shared backend (why)" and the ways out. */
+bool agent_vm_need_shared(const agent_vm *vm, const char *what,
+			  qm_error *err);
 /* The description returned by vm.attach and vm.list. Caller owns it. */
 json_object *agent_vm_to_json(const agent_vm *vm, const char *tracker,
 			      const char *tracker_why);

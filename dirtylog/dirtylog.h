@@ -216,6 +216,34 @@ const char *dl_backend_kind_name(dl_backend_kind k);
 bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
 		 dl_backend_info info[DL_MAX_REGIONS], qm_error *err);
 
+/*
+ * dl_discover_failed_on_ram: whether an error of dl_discover() says the
+ * RAM cannot be mapped (a backend not shared, of a kind the agent cannot
+ * read, a file gone or not the one QEMU maps, ...), as opposed to a
+ * failure to talk to QEMU (QMP, timeout, out of memory). A VM of the
+ * first kind can still be described (dl_describe) and moved by QEMU.
+ */
+bool dl_discover_failed_on_ram(const qm_error *err);
+
+/* One memory backend as QEMU reports it (query-memdev, qom-list). */
+typedef struct dl_memdev {
+	char id[128];            /* QEMU's object id (QMP_NAME_MAX) */
+	uint64_t size;           /* bytes */
+	dl_backend_kind kind;
+	bool share;
+} dl_memdev;
+
+/*
+ * dl_describe: the VM's memory backends as QEMU reports them, sorted by
+ * id as dl_discover() numbers them, without mapping anything (for a VM
+ * whose RAM the agent cannot read). *@n backends go into @out; *@bytes is
+ * their total, or QEMU's base memory (query-memory-size-summary) when
+ * there is no backend. Errors: QMP errors, QM_ERR_UNSUPPORTED for more
+ * than DL_MAX_REGIONS backends.
+ */
+bool dl_describe(qmp_conn *q, dl_memdev out[DL_MAX_REGIONS], int *n,
+		 uint64_t *bytes, qm_error *err);
+
 /* One parsed /proc/PID/maps line (exposed for unit tests). */
 typedef struct dl_map_entry {
 	uint64_t start, end;

@@ -10,6 +10,10 @@
  * was deleted or replaced after QEMU mapped it is refused, never read.
  * memfds are opened through QEMU's descriptor table (/proc/PID/fd), which
  * needs the same privileges as reading its memory.
+ *
+ * A VM whose RAM cannot be mapped (private, share=off, a kind the agent
+ * cannot read) is only described (dl_describe): QEMU's own migration can
+ * still move it.
  */
 #define LOG_PREFIX "dirtylog"
 #include "dirtylog/dirtylog.h"
@@ -185,8 +189,7 @@ static bool backend_path(qmp_conn *q, pid_t pid, const qmp_memdev *m,
 	if (!m->share)
 		return qm_error_set(err, QM_ERR_UNSUPPORTED,
 				    "backend %s is not shared (share=off): the "
-				    "agent cannot read this VM's RAM; restart it "
-				    "with share=on or use mode \"qemu\"", m->id);
+				    "agent cannot read this VM's RAM", m->id);
 	if (kind == DL_BACKEND_MEMFD)
 		return locate_memfd(pid, m->id, m->size, open_path, len, err);
 	if (kind != DL_BACKEND_FILE)
@@ -279,6 +282,74 @@ bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
 	ok = map_backends(q, pid, &mds, &objs, ram, info, err);
 	if (!ok)
 		dl_ram_close(ram);
+out:
+	qmp_memdev_list_free(&mds);
+	qmp_qom_prop_list_free(&objs);
+	return ok;
+}
+
+bool dl_discover_failed_on_ram(const qm_error *err)
+{
+	switch (err->code) {
+	case QM_ERR_UNSUPPORTED:
+	case QM_ERR_NOTFOUND:
+	case QM_ERR_IO:
+	case QM_ERR_INVAL:
+	case QM_ERR_TOO_BIG:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* QEMU's base memory, for a VM that lists no backend at all. */
+static bool base_memory(qmp_conn *q, uint64_t *bytes, qm_error *err)
+{
+	json_object *r = qmp_call(q, "query-memory-size-summary", NULL, 0, err);
+	json_object *v;
+	bool ok;
+
+	if (!r)
+		return false;
+	ok = json_object_object_get_ex(r, "base-memory", &v) &&
+	     json_object_is_type(v, json_type_int);
+	if (ok)
+		*bytes = (uint64_t)json_object_get_int64(v);
+	else
+		qm_error_set(err, QM_ERR_PROTO, "query-memory-size-summary: no "
+			     "base-memory");
+	json_object_put(r);
+	return ok;
+}
+
+bool dl_describe(qmp_conn *q, dl_memdev out[DL_MAX_REGIONS], int *n,
+		 uint64_t *bytes, qm_error *err)
+{
+	qmp_memdev_list mds = { 0 };
+	qmp_qom_prop_list objs = { 0 };
+	bool ok = false;
+
+	*n = 0;
+	*bytes = 0;
+	if (!qmp_query_memdev(q, &mds, err) ||
+	    !qmp_qom_list(q, "/objects", &objs, err))
+		goto out;
+	if (mds.count > DL_MAX_REGIONS) {
+		qm_error_set(err, QM_ERR_UNSUPPORTED, "VM RAM: %zu backends, "
+			     "at most %d supported", mds.count, DL_MAX_REGIONS);
+		goto out;
+	}
+	qsort(mds.items, mds.count, sizeof(*mds.items), memdev_cmp);
+	for (size_t i = 0; i < mds.count; i++) {
+		dl_memdev *d = &out[(*n)++];
+
+		snprintf(d->id, sizeof(d->id), "%s", mds.items[i].id);
+		d->size = mds.items[i].size;
+		d->kind = lookup_kind(&objs, mds.items[i].id);
+		d->share = mds.items[i].share;
+		*bytes += d->size;
+	}
+	ok = mds.count || base_memory(q, bytes, err);
 out:
 	qmp_memdev_list_free(&mds);
 	qmp_qom_prop_list_free(&objs);

@@ -10,7 +10,8 @@
  *     measure NAME [SECONDS]    dirty rate of a VM's memory
  *     migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]
  *             [--on-deadline abort|force] [--bandwidth MBPS]
- *             [--streams N] [--verify full|tracked] [--mode agent|qemu]
+ *             [--streams N] [--verify full|tracked|none]
+ *             [--mode agent|qemu]
  *             [--tls on|off]
  *                               start a migration to the agent at DEST
  *                               (HOST:PORT); --wait shows progress and
@@ -53,7 +54,8 @@ static void usage(FILE *f)
 		"  measure NAME [SECONDS] | call METHOD [JSON]\n"
 		"  migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]\n"
 		"          [--on-deadline abort|force] [--bandwidth MBPS]\n"
-		"          [--streams N] [--verify full|tracked] [--mode agent|qemu]\n"
+		"          [--streams N] [--verify full|tracked|none]\n"
+		"          [--mode agent|qemu]\n"
 		"          [--tls on|off]\n"
 		"  status ID | cancel ID | migrations\n"
 		"  qmp SOCKET COMMAND [JSON-ARGS]\n");
@@ -133,6 +135,9 @@ static void print_vm(json_object *v)
 	       json_object_get_string(json_object_object_get(v, "tracker")),
 	       json_object_get_boolean(json_object_object_get(v, "migrating"))
 	       ? "  (migrating)" : "");
+	if (json_object_object_get_ex(v, "private_reason", &x))
+		printf("  private RAM (mode qemu, verify none only): %s\n",
+		       json_object_get_string(x));
 	if (json_object_object_get_ex(v, "error", &x))
 		printf("  error: %s\n", json_object_get_string(x));
 }
@@ -279,10 +284,14 @@ static void print_summary(json_object *st)
 	       dget(pages, "zero") + dget(pages, "dup") + dget(pages, "have"));
 	printf("  downtime: predicted %.1f ms, actual %.1f ms\n",
 	       dget(st, "predicted_downtime_ms"), dget(st, "downtime_ms"));
-	printf("  verification: %s (%.0f pages checked, %.0f mismatches)\n",
-	       json_object_get_boolean(json_object_object_get(ver, "passed")) ?
-	       "passed" : "not passed", dget(ver, "pages_checked"),
-	       dget(ver, "mismatches"));
+	if (*sget(ver, "skipped"))
+		printf("  verification: not done (%s)\n", sget(ver, "skipped"));
+	else
+		printf("  verification: %s (%.0f pages checked, %.0f "
+		       "mismatches)\n", json_object_get_boolean(
+		       json_object_object_get(ver, "passed")) ? "passed"
+		       : "not passed", dget(ver, "pages_checked"),
+		       dget(ver, "mismatches"));
 	if (*sget(st, "error"))
 		printf("  error: %s\n", sget(st, "error"));
 }

@@ -106,6 +106,8 @@ int fx_setup(void **state)
 			 .ram_bytes = v && v->ram_bytes ? v->ram_bytes
 							: 256 << 20,
 			 .append = v && v->append ? v->append : DEFAULT_APPEND,
+			 .mem = v ? v->mem : QL_MEM_FILE,
+			 .extra_args = v ? v->qemu_args : NULL,
 			 .accel = QL_ACCEL_TCG };
 	fx *f = calloc(1, sizeof(*f));
 	qm_error err = QM_ERROR_INIT;

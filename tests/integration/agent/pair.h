@@ -33,6 +33,8 @@ typedef struct variant {
 	const char *dst_env;     /* NAME=VALUE for the destination agent */
 	const char *name;        /* VM name in file names; default "mig" */
 	uint64_t ram_bytes;      /* guest RAM; default 256 MiB */
+	ql_mem mem;              /* where it lives; default a shared file */
+	const char *const *qemu_args; /* appended to QEMU's command line */
 	bool rig;                /* the agents in two network namespaces
 				  * joined by tools/rig, not on loopback */
 	unsigned dst_tmpfs_mb;   /* the destination agent's dir on a tmpfs

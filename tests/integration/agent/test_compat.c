@@ -11,8 +11,9 @@
  *  - rolled-back: the error says how many pages differed, the guest goes
  *    on running on the source intact, no QEMU is left on the destination
  *    and it never printed a heartbeat there.
- * Plus a deadline that cannot be met (abort, force), a cancel, and
- * refused parameters.
+ * Plus verify "none" (QEMU trusted, status says the check was skipped),
+ * a deadline that cannot be met (abort, force), a cancel, and refused
+ * parameters.
  */
 #include "tests/integration/agent/pair.h"
 
@@ -123,6 +124,32 @@ static void test_busy_guest_multifd(void **state)
 static void test_idle_guest(void **state)
 {
 	test_busy_guest(state);
+}
+
+/* verify "none" on a VM the agents could verify: QEMU's migration is
+ * trusted, no page compared, and status says so. The nearly idle guest
+ * keeps what QEMU 7.2 under TCG could lose small, so the guest must
+ * come out whole on the destination. */
+static void test_verify_none(void **state)
+{
+	fx *f = *state;
+	json_object *st, *ver;
+	char *id;
+
+	attach(f);
+	id = start_qemu(f, "\"verify\": \"none\"");
+	st = wait_final(f, id);
+	ver = get(st, "verify");
+	printf("# %s\n", json_object_to_json_string(st));
+	assert_string_equal(str(st, "phase"), "completed");
+	assert_false(json_object_get_boolean(get(ver, "done")));
+	assert_int_equal(json_object_get_int64(get(ver, "pages_checked")), 0);
+	assert_non_null(strstr(str(ver, "skipped"), "verify \"none\": QEMU's "
+			       "migration trusted, no page compared"));
+	assert_true(json_object_get_double(get(st, "downtime_ms")) > 0);
+	expect_on_dest(f);
+	json_object_put(st);
+	free(id);
 }
 
 /* A link capped at 8 Mbit/s cannot move the 32 MB working set within a
@@ -236,6 +263,10 @@ static void test_bad_params(void **state)
 		     RPC_ERR_INVALID_PARAMS);
 	expect_error(f, "\"mode\": \"qemu\", \"multifd\": true, "
 		     "\"multifd_chanels\": 2", RPC_ERR_INVALID_PARAMS);
+	/* The agent engine always verifies. */
+	expect_error(f, "\"verify\": \"none\"", RPC_ERR_INVALID_PARAMS);
+	expect_error(f, "\"mode\": \"qemu\", \"verify\": \"skip\"",
+		     RPC_ERR_INVALID_PARAMS);
 	/* Nothing was started: the VM is free and still runs here. */
 	assert_int_equal(scan_qemus(f->dst.state_dir, false), 0);
 	expect_on_source(f);
@@ -256,6 +287,7 @@ int main(void)
 		T(test_busy_guest),
 		T(test_busy_guest_multifd),
 		T_IDLE(test_idle_guest),
+		T_IDLE(test_verify_none),
 		T(test_deadline_abort),
 		T(test_deadline_force),
 		T(test_cancel),

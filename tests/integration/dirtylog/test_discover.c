@@ -4,7 +4,8 @@
  * file and memfd backends are found and map the guest's real memory; a NUMA
  * guest gives one region per node; a backend that is not shared, a VM
  * without a backend, and a file that is gone or resized are refused with a
- * message that says which backend and why.
+ * message that says which backend and why; a refused RAM is still
+ * described (dl_describe) as QEMU reports it.
  */
 #include "tests/qmig_test.h"
 #include "dirtylog/dirtylog.h"
@@ -67,6 +68,26 @@ static void start(fx *f, ql_mem mem, uint64_t ram, const char *const *extra)
 static bool discover(fx *f, qm_error *err)
 {
 	return dl_discover(f->q, 0, &f->ram, f->info, err);
+}
+
+/* A refused RAM is still described as QEMU reports it: one backend. */
+static void expect_described(fx *f, const qm_error *refusal, const char *id,
+			     dl_backend_kind kind, uint64_t size)
+{
+	qm_error err = QM_ERROR_INIT;
+	dl_memdev md[DL_MAX_REGIONS];
+	uint64_t bytes;
+	int n;
+
+	assert_true(dl_discover_failed_on_ram(refusal));
+	if (!dl_describe(f->q, md, &n, &bytes, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(n, 1);
+	assert_string_equal(md[0].id, id);
+	assert_int_equal(md[0].kind, kind);
+	assert_false(md[0].share);
+	assert_int_equal(md[0].size, size);
+	assert_int_equal(bytes, size);
 }
 
 /* The file backend is found at its mem-path, and what the agent maps is
@@ -152,6 +173,7 @@ static void test_not_shared(void **state)
 	assert_int_equal(err.code, QM_ERR_UNSUPPORTED);
 	assert_non_null(strstr(err.msg, "ram0 is not shared"));
 	assert_int_equal(f->ram.nregions, 0);
+	expect_described(f, &err, "ram0", DL_BACKEND_FILE, 32 * MIB);
 }
 
 /* A VM whose RAM is plain -m memory has QEMU's implicit private pc.ram
@@ -165,6 +187,7 @@ static void test_no_backend(void **state)
 	assert_false(discover(f, &err));
 	assert_int_equal(err.code, QM_ERR_UNSUPPORTED);
 	assert_non_null(strstr(err.msg, "backend pc.ram is not shared"));
+	expect_described(f, &err, "pc.ram", DL_BACKEND_RAM, 32 * MIB);
 }
 
 /* The backend file deleted under a running QEMU is "gone". */
