@@ -11,7 +11,7 @@
  *     migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]
  *             [--on-deadline abort|force] [--bandwidth MBPS]
  *             [--streams N] [--verify full|tracked|none]
- *             [--mode agent|qemu]
+ *             [--mode agent|qemu] [--dest-qmp unix:PATH]
  *             [--tls on|off]
  *                               start a migration to the agent at DEST
  *                               (HOST:PORT); --wait shows progress and
@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"  migrate NAME DEST [--wait] [--max-downtime MS] [--deadline S]\n"
 		"          [--on-deadline abort|force] [--bandwidth MBPS]\n"
 		"          [--streams N] [--verify full|tracked|none]\n"
-		"          [--mode agent|qemu]\n"
+		"          [--mode agent|qemu] [--dest-qmp unix:PATH]\n"
 		"          [--tls on|off]\n"
 		"  status ID | cancel ID | migrations\n"
 		"  qmp SOCKET COMMAND [JSON-ARGS]\n");
@@ -287,11 +287,13 @@ static void print_summary(json_object *st)
 	if (*sget(ver, "skipped"))
 		printf("  verification: not done (%s)\n", sget(ver, "skipped"));
 	else
-		printf("  verification: %s (%.0f pages checked, %.0f "
-		       "mismatches)\n", json_object_get_boolean(
-		       json_object_object_get(ver, "passed")) ? "passed"
-		       : "not passed", dget(ver, "pages_checked"),
-		       dget(ver, "mismatches"));
+		printf("  verification (%s): %s (%.0f pages checked, %.0f "
+		       "mismatches%s)\n", sget(ver, "mode"),
+		       json_object_get_boolean(json_object_object_get(ver,
+		       "passed")) ? "passed" : "not passed",
+		       dget(ver, "pages_checked"), dget(ver, "mismatches"),
+		       !strcmp(sget(ver, "mode"), "tracked") ?
+		       ", the rest checked during pre-copy" : "");
 	if (*sget(st, "error"))
 		printf("  error: %s\n", sget(st, "error"));
 }
@@ -360,6 +362,7 @@ static bool migrate_opt(json_object *p, const char *opt, const char *val)
 		{ "--streams", "streams", true },
 		{ "--verify", "verify", false },
 		{ "--mode", "mode", false },
+		{ "--dest-qmp", "dest_qmp", false },
 	};
 
 	if (!strcmp(opt, "--tls")) {
