@@ -58,6 +58,7 @@ typedef struct source_state {
 	mig_verifier ver;
 	bool verify_done, verify_passed;
 	int ds_listen, ds_fd;    /* device-state socket and QEMU's link */
+	bool ds_started;         /* QEMU was told to migrate it */
 	char ds_path[300];
 	bool paused;
 	uint64_t round;
@@ -582,6 +583,7 @@ static bool devstate_begin(source_state *s, qm_error *err)
 	if (s->ds_listen < 0)
 		return false;
 	snprintf(uri, sizeof(uri), "unix:%s", s->ds_path);
+	s->ds_started = true;
 	ok = qm_native_outgoing(s->vm->q, &o, uri, err) &&
 	     (s->ds_fd = accept_timeout(s->ds_listen, DEVSTATE_TIMEOUT_MS,
 					err)) >= 0;
@@ -603,6 +605,21 @@ static bool devstate_finish(source_state *s, qm_error *err)
 				  "migration ended '%s'", mi.status_str);
 	s->actual.part_ms[QM_PART_DEVICE_STATE] += ms_since(t);
 	return ok;
+}
+
+/* QEMU's device-state migration ended one way or another (cancelled if
+ * it still ran), so that a cont sticks. */
+static void devstate_cancel(source_state *s)
+{
+	qm_error err = QM_ERROR_INIT;
+	qmp_migrate_info mi;
+
+	if (!qmp_migrate_cancel(s->vm->q, &err) ||
+	    !qm_native_wait(s->vm->q, QM_MIG_DONE_MASK, 2, DEVSTATE_TIMEOUT_MS,
+			    &mi, &err))
+		pr_warn("migration %s: ending QEMU's device-state migration: %s",
+			s->m->id, err.msg);
+	s->ds_started = false;
 }
 
 static void devstate_close(source_state *s)
@@ -680,8 +697,11 @@ static void rollback(source_state *s)
 
 	/* First: QEMU may be blocked writing its device state to us with
 	 * its big lock held, and would not answer cont until that write
-	 * fails. */
+	 * fails; and a cont while its migration is still failing is undone
+	 * when it ends (it leaves the VM in postmigrate). */
 	devstate_close(s);
+	if (s->ds_started)
+		devstate_cancel(s);
 	if (s->tx)
 		tp_sender_abort(s->tx, TP_ABORT_ENGINE, "source rolled back");
 	unthrottle(s);

@@ -16,8 +16,9 @@
  *           confirmed until one of its pages is sent again. Round 0
  *           confirms the whole RAM once. With the VM stopped only the
  *           chunks not confirmed (the final pass, resends) are compared,
- *           against the stopped VM's RAM: the downtime pays for the final
- *           dirty set, not for the RAM size.
+ *           again against what was sent (after the final pass, the
+ *           stopped VM's content): the downtime pays for the final dirty
+ *           set, not for the RAM size.
  *
  * What tracked trusts that full does not: the dirty tracker, for pages it
  * does not report after their chunk was confirmed (hash-scan is exact: it

@@ -173,6 +173,12 @@ bool dl_ram_view_allocated(const dl_ram_view *v, int ri, uint64_t page);
  * Returns false (QM_ERR_INVAL) for a range outside the RAM. */
 bool dl_ram_view_hash(const dl_ram_view *v, const dl_hasher *h,
 		      uint64_t first, uint64_t n, dl_hash *out, qm_error *err);
+/* The same without a view: read through the file descriptors, where a
+ * hole reads as zeros and is not allocated. Cheaper than listing the
+ * extents of a large RAM to hash a few pages; QM_ERR_INVAL outside the
+ * RAM, QM_ERR_IO if a read fails. */
+bool dl_ram_hash_pread(const dl_ram *ram, const dl_hasher *h, uint64_t first,
+		       uint64_t n, dl_hash *out, qm_error *err);
 
 /*
  * dl_ram_hash_pages: hash pages [first, first + n) of @ram into @out,

@@ -306,3 +306,54 @@ bool dl_ram_view_hash(const dl_ram_view *v, const dl_hasher *h,
 	}
 	return true;
 }
+
+/*
+ * Through the file descriptors, not the mapping: pread() of a hole in
+ * tmpfs (or any filesystem) returns zeros without allocating it, where a
+ * load through a shared mapping would allocate the page. So no extent
+ * listing is needed, which is what makes this the cheaper way to hash a
+ * few pages of a large RAM; for most of a RAM, a view skips the holes
+ * instead of reading them.
+ */
+#define PREAD_PAGES 16
+
+bool dl_ram_hash_pread(const dl_ram *ram, const dl_hasher *h, uint64_t first,
+		       uint64_t n, dl_hash *out, qm_error *err)
+{
+	uint8_t *buf;
+	uint64_t i = 0;
+	bool ok = true;
+
+	if (first > ram->npages || n > ram->npages - first)
+		return qm_error_set(err, QM_ERR_INVAL,
+				    "pages %llu+%llu outside RAM of %llu pages",
+				    (unsigned long long)first,
+				    (unsigned long long)n,
+				    (unsigned long long)ram->npages);
+	buf = malloc(PREAD_PAGES * DL_PAGE_SIZE);
+	if (!buf)
+		return qm_error_set(err, QM_ERR_NOMEM, "read buffer");
+	while (ok && i < n) {
+		const dl_region *r = dl_ram_region_of(ram, first + i);
+		uint64_t rel = first + i - r->first_page;
+		/* One read per run of pages inside one region. */
+		uint64_t k = QM_MIN(QM_MIN((uint64_t)PREAD_PAGES, n - i),
+				    r->npages - rel);
+		size_t len = (size_t)(k << DL_PAGE_SHIFT);
+		ssize_t got = pread(r->fd, buf, len, (off_t)(rel << DL_PAGE_SHIFT));
+
+		if (got != (ssize_t)len) {
+			ok = qm_error_errno(err, got < 0 ? errno : EIO,
+					    "RAM backend %s: reading pages "
+					    "%llu+%llu", r->path,
+					    (unsigned long long)(first + i),
+					    (unsigned long long)k);
+			break;
+		}
+		for (uint64_t j = 0; j < k; j++)
+			out[i + j] = dl_hash_page(h, buf + (j << DL_PAGE_SHIFT));
+		i += k;
+	}
+	free(buf);
+	return ok;
+}

@@ -445,6 +445,42 @@ static void test_hash_pages(void **state)
 	assert_int_equal(err.code, QM_ERR_INVAL);
 }
 
+/* Hashing through the descriptors (pread) agrees with a view across two
+ * regions and runs longer than one read, and reads holes as zero pages
+ * without allocating them. */
+static void test_hash_pread(void **state)
+{
+	fixture *f = *state;
+	qm_error err = QM_ERROR_INIT;
+	dl_hash viewed[40], read[40];
+	uint64_t blocks[2];
+	dl_ram_view v;
+
+	add_region(f, "ram0", 20 * DL_PAGE_SIZE);
+	add_region(f, "ram1", 20 * DL_PAGE_SIZE);
+	write_page(f, 3, 1);
+	write_page(f, 17, 2);
+	write_page(f, 19, 3);
+	write_page(f, 20, 4);
+	write_page(f, 39, 5);
+	blocks[0] = file_blocks(f->paths[0]);
+	blocks[1] = file_blocks(f->paths[1]);
+	assert_true(dl_ram_view_open(&v, &f->ram, &err));
+	assert_true(dl_ram_view_hash(&v, &f->h, 0, 40, viewed, &err));
+	dl_ram_view_close(&v);
+	assert_true(dl_ram_hash_pread(&f->ram, &f->h, 0, 40, read, &err));
+	for (int p = 0; p < 40; p++)
+		assert_true(dl_hash_eq(read[p], viewed[p]));
+	assert_true(dl_hash_eq(read[0], f->h.zero));
+	assert_false(dl_hash_eq(read[39], f->h.zero));
+	assert_true(dl_ram_hash_pread(&f->ram, &f->h, 18, 3, read, &err));
+	assert_true(dl_hash_eq(read[1], viewed[19]));
+	assert_int_equal(file_blocks(f->paths[0]), blocks[0]);
+	assert_int_equal(file_blocks(f->paths[1]), blocks[1]);
+	assert_false(dl_ram_hash_pread(&f->ram, &f->h, 38, 3, read, &err));
+	assert_int_equal(err.code, QM_ERR_INVAL);
+}
+
 /* The soft-dirty probe always gives a reason, and the env override forces
  * the hash-scan fallback under AUTO with that reason kept. */
 static void test_softdirty_probe_and_fallback(void **state)
@@ -500,6 +536,7 @@ int main(void)
 		T(test_memory_budget),
 		T(test_held_back_cools),
 		T(test_hash_pages),
+		T(test_hash_pread),
 		T(test_softdirty_probe_and_fallback),
 		T(test_pagemap_bits),
 	};
