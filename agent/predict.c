@@ -144,6 +144,17 @@ void qm_gate_decide(const qm_gate_input *in, qm_gate_decision *out)
 
 	memset(out, 0, sizeof(*out));
 	out->throttle_pct = in->throttle_pct;
+	/* Round 0 sends everything and cannot tell how fast the guest
+	 * writes (it takes two scans): its prediction is the whole RAM's
+	 * send. One more round measures the rate and sends what changed
+	 * meanwhile, unless the deadline is that close. */
+	if (in->predicted_ms <= in->max_downtime_ms && in->round == 0 &&
+	    !(in->deadline_ms > 0 &&
+	      in->now_ms + 2 * (int64_t)in->predicted_ms >= in->deadline_ms)) {
+		out->action = QM_GATE_CONTINUE;
+		out->why = "round 0 measured no write rate: one more round";
+		return;
+	}
 	if (in->predicted_ms <= in->max_downtime_ms) {
 		out->action = QM_GATE_STOP_COPY;
 		out->why = "predicted downtime within max_downtime_ms";

@@ -116,7 +116,7 @@ static void test_gate(void **state)
 	qm_gate_input base = { .predicted_ms = 500, .max_downtime_ms = 300,
 			       .start_ms = 0, .now_ms = 1000,
 			       .dirty_bytes_per_s = 10e6,
-			       .bandwidth_bps = 100e6 };
+			       .bandwidth_bps = 100e6, .round = 1 };
 	qm_gate_input in;
 	qm_gate_decision d;
 
@@ -124,6 +124,12 @@ static void test_gate(void **state)
 	assert_int_equal(d.action, QM_GATE_CONTINUE);
 	in = base;
 	in.predicted_ms = 300;
+	assert_int_equal(gate(in).action, QM_GATE_STOP_COPY);
+	/* Round 0 fits but measured no write rate: one more round, unless
+	 * the deadline is close. */
+	in.round = 0;
+	assert_int_equal(gate(in).action, QM_GATE_CONTINUE);
+	in.deadline_ms = 1500;
 	assert_int_equal(gate(in).action, QM_GATE_STOP_COPY);
 	/* Deadline: no time left for the predicted downtime. */
 	in = base;
