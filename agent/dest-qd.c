@@ -10,7 +10,9 @@
  *            migration.start). It must be waiting for its migration
  *            (-incoming defer) and paused (-S), or it would run the VM
  *            before the agents verified its memory; every memory backend
- *            shared, with the source's ids and sizes. The receiver writes
+ *            shared, with the source's ids and sizes (in compat mode with
+ *            verify "none", QEMU checks the RAM itself and nothing needs
+ *            to be shared). In agent mode the receiver writes
  *            straight into Qd's own RAM files, emptied first (their old
  *            content would be taken for the source's). On failure Qd is
  *            killed as a launched one would be (a half-loaded incoming
@@ -224,8 +226,12 @@ bool qd_adopt(dest_state *d, qm_error *err)
 		     qm_error_set(err, QM_ERR_UNSUPPORTED, "its pid is unknown "
 				  "(give a unix socket)");
 	}
+	/* Compat mode unverified: QEMU checks its RAM blocks against the
+	 * source's itself, and they need not be shared. */
 	ok = ok && qm_proc_id_of(d->qd_pid, &d->qd_id, err) &&
-	     check_waiting(d, err) && take_ram(d, err);
+	     check_waiting(d, err) &&
+	     ((d->m->p.compat && d->m->p.verify == MIG_VERIFY_NONE) ||
+	      take_ram(d, err));
 	if (!ok) {
 		qm_error_prepend(err, "destination QEMU at %s", d->qd_qmp);
 		qmp_conn_free(d->qd);

@@ -143,11 +143,6 @@ static bool start_params(rpc_call *call, json_object *j, mig_params *p)
 			      "go through the agents' transport)");
 		return false;
 	}
-	if (p->compat && dest_qmp[0]) {
-		rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: dest_qmp "
-			      "is for mode agent");
-		return false;
-	}
 	if (!mig_compat_params(j, p, call))
 		return false;
 	if (!qm_format(p->dest_qmp, sizeof(p->dest_qmp), "%s", dest_qmp)) {

@@ -244,6 +244,9 @@ static json_object *prepare_params(compat_src *s, qm_error *err)
 	if (p->verify == MIG_VERIFY_NONE)
 		json_object_object_add(o, "verify",
 				       json_object_new_string("none"));
+	if (p->dest_qmp[0])
+		json_object_object_add(o, "dest_qmp",
+				       json_object_new_string(p->dest_qmp));
 	return o;
 }
 
@@ -1182,14 +1185,17 @@ static bool rewrite(compat_dest *cd, json_object *launch, qm_error *err)
 		      .qemu_binary = cd->a->qemu_binary,
 		      .reserved_names = reserved };
 
+	/* A Qd the caller started (dest_qmp) has its disks open and its RAM
+	 * files its own: only the VM directory and the source's backends
+	 * are used then (dest-qd.c). */
 	if (!ld_desc_from_json(&d->desc, launch, err) ||
 	    !ld_rewrite(&d->desc, &o, &d->lr, err) ||
-	    !ld_check_external(&d->lr, NULL, err) ||
+	    (!d->adopted && !ld_check_external(&d->lr, NULL, err)) ||
 	    !qm_state_open(d->lr.vm_dir, err))
 		return false;
 	/* QEMU would take a RAM file left by an earlier migration as it
 	 * is: start from empty files. */
-	for (size_t i = 0; i < d->lr.npaths; i++)
+	for (size_t i = 0; !d->adopted && i < d->lr.npaths; i++)
 		if (d->lr.paths[i].kind == LD_PATH_MEMORY)
 			unlink(d->lr.paths[i].dst);
 	return true;
@@ -1238,12 +1244,13 @@ json_object *mig_compat_prepare(agent *a, rpc_call *call, json_object *j,
 {
 	mig_params p = { .compat = true };
 	qm_error serr = QM_ERROR_INIT;
-	const char *verify = "full";
+	const char *verify = "full", *dest_qmp = "";
 	compat_dest *cd;
 	migration *m;
 
 	if (!mig_compat_params(j, &p, call) ||
-	    !rpc_param_string(j, "verify", false, &verify, call))
+	    !rpc_param_string(j, "verify", false, &verify, call) ||
+	    !rpc_param_string(j, "dest_qmp", false, &dest_qmp, call))
 		return NULL;
 	if (strcmp(verify, "full") && strcmp(verify, "none"))
 		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
@@ -1260,6 +1267,8 @@ json_object *mig_compat_prepare(agent *a, rpc_call *call, json_object *j,
 		m->finished = true;
 		return rpc_error_set(call, RPC_ERR_INTERNAL, "out of memory");
 	}
+	cd->d.adopted = *dest_qmp;
+	snprintf(cd->d.qd_qmp, sizeof(cd->d.qd_qmp), "%s", dest_qmp);
 	if (!rewrite(cd, launch, err) || !rpc_call_defer(call, err)) {
 		prepare_failed(cd, err);
 		return NULL;

@@ -463,6 +463,8 @@ void mig_dest_record(struct dest_state *d, qm_phase phase, bool ran,
 
 bool mig_dest_start_qd(dest_state *d, qm_error *err)
 {
+	if (d->adopted)
+		return qd_adopt(d, err);
 	return qd_launch(d, err) && qd_connect(d, err);
 }
 
