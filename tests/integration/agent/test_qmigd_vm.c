@@ -3,13 +3,15 @@
  * qmigd's VM methods over its real JSON-RPC socket, with the workload
  * guest under TCG: attach reports what the agent found; duplicate names,
  * bad names, unknown VMs, wrong types and unknown members get the
- * documented error codes; a dirty-rate measurement matches the guest's
- * configured rate while the agent keeps answering other calls within
- * 100 ms; a QEMU that dies shows as lost; detach works; SIGTERM ends the
+ * documented error codes; a dirty-rate measurement matches the rate the
+ * guest really wrote at (from its own STAT lines: under a loaded host a
+ * TCG guest falls short of the rate it was told) while the agent keeps
+ * answering other calls within 100 ms; a QEMU that dies shows as lost; detach works; SIGTERM ends the
  * agent cleanly.
  */
 #include "tests/qmig_test.h"
 #include "agent/rpc.h"
+#include "tools/guest/guestlog.h"
 #include "tools/launch/launch.h"
 
 #include <math.h>
@@ -169,17 +171,41 @@ static void *measure_thread(void *p)
 	return NULL;
 }
 
-/* A two-second measurement matches the guest's rate; meanwhile the agent
- * answers agent.info within 100 ms, and a second measurement of the same
- * VM is refused as busy. */
+static bool pred_stats(const gl_log *l, const void *arg)
+{
+	return l->stats >= *(const unsigned *)arg;
+}
+
+/* The guest's next STAT line (once a guest second). */
+static gl_stat next_stat(gl_follow *g)
+{
+	qm_error err = QM_ERROR_INIT;
+	unsigned want;
+
+	gl_follow_process(g, NULL);
+	want = g->log.stats + 1;
+	if (!gl_follow_wait(g, pred_stats, &want, "STAT lines", TMO, &err))
+		fail_msg("guest STAT: %s", err.msg);
+	return g->log.stat;
+}
+
+/* A two-second measurement matches the rate the guest wrote at around
+ * it; meanwhile the agent answers agent.info within 100 ms, and a second
+ * measurement of the same VM is refused as busy. */
 static void test_measure_while_serving(void **state)
 {
 	fx *f = *state;
 	measure_arg m = { .rpc = f->ag.rpc, .err = QM_ERROR_INIT };
-	double rate, worst = 0;
+	qm_error err = QM_ERROR_INIT;
+	double rate, wrote, worst = 0;
+	gl_stat s0, s1;
+	gl_follow g;
 	pthread_t tid;
 
 	attach(f);
+	if (!gl_follow_open(&g, f->vm.serial_path, 0, &err))
+		fail_msg("serial log: %s", err.msg);
+	s0 = next_stat(&g);
 	assert_int_equal(pthread_create(&tid, NULL, measure_thread, &m), 0);
 	usleep(300 * 1000);
 	expect_error(f, "dirtyrate.measure", "{\"vm\": \"g1\"}", RPC_ERR_VM_BUSY);
@@ -191,12 +217,19 @@ static void test_measure_while_serving(void **state)
 		usleep(100 * 1000);
 	}
 	pthread_join(tid, NULL);
+	s1 = next_stat(&g);
+	gl_follow_close(&g);
 	if (!m.result)
 		fail_msg("measure: %s", m.err.msg);
 	rate = json_object_get_double(get(m.result, "dirty_pages_per_s"));
-	printf("# measured %.0f pages/s (guest told %d); agent.info worst "
-	       "%.1f ms during the measurement\n", rate, RATE, worst);
-	assert_true(fabs(rate - RATE) <= 0.15 * RATE);
+	/* Distinct pages: the sequential working set (16384 pages) is not
+	 * wrapped in two seconds at this rate. */
+	wrote = (double)(s1.writes - s0.writes) * 1e9 / (double)(s1.ts - s0.ts);
+	printf("# measured %.0f pages/s; the guest wrote %.0f pages/s around "
+	       "it (told %d); agent.info worst %.1f ms during the "
+	       "measurement\n", rate, wrote, RATE, worst);
+	assert_true(s1.ts > s0.ts);
+	assert_true(fabs(rate - wrote) <= 0.25 * wrote);
 	assert_true(worst < 100);
 	json_object_put(m.result);
 }
