@@ -794,44 +794,6 @@ typedef struct compat_dest {
 	bool ended;              /* under @lock: no more requests taken */
 } compat_dest;
 
-typedef struct compat_reply {
-	rpc_call *call;
-	json_object *result;     /* NULL: fail with @err */
-	qm_error err;
-} compat_reply;
-
-static void reply_task(void *arg)
-{
-	compat_reply *r = arg;
-
-	if (r->result)
-		rpc_call_complete(r->call, r->result);
-	else
-		rpc_call_fail(r->call, 0, &r->err);
-	free(r);
-}
-
-/* Answer a deferred call from the worker: @result (taken), else @err. */
-static void reply(agent *a, rpc_call *call, json_object *result,
-		  const qm_error *err)
-{
-	compat_reply *r = calloc(1, sizeof(*r));
-
-	if (r) {
-		r->call = call;
-		r->result = result;
-		if (!result && err && qm_error_is_set(err))
-			r->err = *err;
-		else if (!result)
-			qm_error_set(&r->err, QM_ERR_STATE, "failed");
-	}
-	if (!r || !agent_mailbox_post(a->mb, reply_task, r)) {
-		pr_err("out of memory: a peer call stays unanswered");
-		json_object_put(result);
-		free(r);
-	}
-}
-
 /* ---- the worker ---- */
 
 /* Qd's listening port, from query-migrate (QEMU picked it: port 0). */
@@ -1019,7 +981,7 @@ static void do_verify(compat_dest *cd, const compat_req *r)
 	    dl_hasher_init(&h, r->seed, sizeof(r->seed), &err))
 		o = hashes(cd, r, &h, &err);
 	/* A failed verify is the source's to act on: it aborts. */
-	reply(cd->a, r->call, o, &err);
+	mig_reply(cd->a, r->call, o, &err);
 }
 
 /* COMMIT: the source verified (or, with verify "none", chose not to);
@@ -1046,7 +1008,7 @@ static bool do_commit(compat_dest *cd, const compat_req *r, qm_error *err)
 	 * speeds up network convergence). */
 	if (!qmp_announce_self(cd->d.qd, NULL, NULL))
 		pr_warn("announce-self failed on %s", cd->d.m->p.vm);
-	reply(cd->a, r->call, json_object_new_object(), NULL);
+	mig_reply(cd->a, r->call, json_object_new_object(), NULL);
 	return true;
 }
 
@@ -1142,11 +1104,11 @@ static void finish(compat_dest *cd, bool committed, const qm_error *err)
 	}
 	/* Qd is gone now: the source may rely on these answers. */
 	if (cd->last)
-		reply(cd->a, cd->last, cd->aborted ? json_object_new_object()
+		mig_reply(cd->a, cd->last, cd->aborted ? json_object_new_object()
 						   : NULL, err);
 	qm_error_set(&late, QM_ERR_STATE, "migration %s has ended", m->id);
 	if (left.cmd != CC_NONE)
-		reply(cd->a, left.call, NULL, &late);
+		mig_reply(cd->a, left.call, NULL, &late);
 	agent_mailbox_post(cd->a->mb, compat_dest_finished, cd);
 }
 
@@ -1167,7 +1129,7 @@ static void *compat_dest_thread(void *arg)
 		json_object_object_add(r, "port", json_object_new_int(port));
 		mig_step(cd->d.m, QM_EV_START_OK, false);
 	}
-	reply(cd->a, cd->prepare, r, &err);
+	mig_reply(cd->a, cd->prepare, r, &err);
 	cd->prepare = NULL;
 	if (ok)
 		ok = serve(cd, &err);

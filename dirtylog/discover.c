@@ -249,6 +249,23 @@ static bool map_backends(qmp_conn *q, pid_t pid, const qmp_memdev_list *mds,
 	return true;
 }
 
+/* The VM's memory backends (at most DL_MAX_REGIONS) and QEMU's objects.
+ * QEMU lists backends newest first; they are sorted by id instead, so the
+ * page numbering does not depend on command-line order. */
+static bool read_memdevs(qmp_conn *q, qmp_memdev_list *mds,
+			 qmp_qom_prop_list *objs, qm_error *err)
+{
+	if (!qmp_query_memdev(q, mds, err) ||
+	    !qmp_qom_list(q, "/objects", objs, err))
+		return false;
+	if (mds->count > DL_MAX_REGIONS)
+		return qm_error_set(err, QM_ERR_UNSUPPORTED, "VM RAM: %zu "
+				    "backends, at most %d supported",
+				    mds->count, DL_MAX_REGIONS);
+	qsort(mds->items, mds->count, sizeof(*mds->items), memdev_cmp);
+	return true;
+}
+
 bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
 		 dl_backend_info info[DL_MAX_REGIONS], qm_error *err)
 {
@@ -261,8 +278,7 @@ bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
 	if (pid <= 0)
 		return qm_error_set(err, QM_ERR_INVAL, "VM RAM: QEMU's pid is "
 				    "unknown (QMP over TCP?); pass it explicitly");
-	if (!qmp_query_memdev(q, &mds, err) ||
-	    !qmp_qom_list(q, "/objects", &objs, err))
+	if (!read_memdevs(q, &mds, &objs, err))
 		goto out;
 	if (mds.count == 0) {
 		qm_error_set(err, QM_ERR_UNSUPPORTED,
@@ -271,14 +287,6 @@ bool dl_discover(qmp_conn *q, pid_t pid, dl_ram *ram,
 			     "-machine memory-backend=ID");
 		goto out;
 	}
-	if (mds.count > DL_MAX_REGIONS) {
-		qm_error_set(err, QM_ERR_UNSUPPORTED, "VM RAM: %zu backends, "
-			     "at most %d supported", mds.count, DL_MAX_REGIONS);
-		goto out;
-	}
-	/* QEMU lists backends newest first; number pages by id instead, so
-	 * the layout does not depend on command-line order. */
-	qsort(mds.items, mds.count, sizeof(*mds.items), memdev_cmp);
 	ok = map_backends(q, pid, &mds, &objs, ram, info, err);
 	if (!ok)
 		dl_ram_close(ram);
@@ -331,15 +339,8 @@ bool dl_describe(qmp_conn *q, dl_memdev out[DL_MAX_REGIONS], int *n,
 
 	*n = 0;
 	*bytes = 0;
-	if (!qmp_query_memdev(q, &mds, err) ||
-	    !qmp_qom_list(q, "/objects", &objs, err))
+	if (!read_memdevs(q, &mds, &objs, err))
 		goto out;
-	if (mds.count > DL_MAX_REGIONS) {
-		qm_error_set(err, QM_ERR_UNSUPPORTED, "VM RAM: %zu backends, "
-			     "at most %d supported", mds.count, DL_MAX_REGIONS);
-		goto out;
-	}
-	qsort(mds.items, mds.count, sizeof(*mds.items), memdev_cmp);
 	for (size_t i = 0; i < mds.count; i++) {
 		dl_memdev *d = &out[(*n)++];
 

@@ -216,17 +216,24 @@ static bool hash_region_range(const dl_region *r, const dl_hasher *h,
 	return true;
 }
 
+static bool in_ram(const dl_ram *ram, uint64_t first, uint64_t n,
+		   qm_error *err)
+{
+	if (first <= ram->npages && n <= ram->npages - first)
+		return true;
+	return qm_error_set(err, QM_ERR_INVAL, "pages %llu+%llu outside RAM "
+			    "of %llu pages", (unsigned long long)first,
+			    (unsigned long long)n,
+			    (unsigned long long)ram->npages);
+}
+
 bool dl_ram_hash_pages(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 		       uint64_t n, dl_hash *out, qm_error *err)
 {
 	uint64_t done = 0;
 
-	if (first > ram->npages || n > ram->npages - first)
-		return qm_error_set(err, QM_ERR_INVAL,
-				    "pages %llu+%llu outside RAM of %llu pages",
-				    (unsigned long long)first,
-				    (unsigned long long)n,
-				    (unsigned long long)ram->npages);
+	if (!in_ram(ram, first, n, err))
+		return false;
 	while (done < n) {
 		const dl_region *r = dl_ram_region_of(ram, first + done);
 		uint64_t rel = first + done - r->first_page;
@@ -289,12 +296,8 @@ bool dl_ram_view_hash(const dl_ram_view *v, const dl_hasher *h,
 {
 	const dl_ram *ram = v->ram;
 
-	if (first > ram->npages || n > ram->npages - first)
-		return qm_error_set(err, QM_ERR_INVAL,
-				    "pages %llu+%llu outside RAM of %llu pages",
-				    (unsigned long long)first,
-				    (unsigned long long)n,
-				    (unsigned long long)ram->npages);
+	if (!in_ram(ram, first, n, err))
+		return false;
 	for (uint64_t i = 0; i < n; i++) {
 		const dl_region *r = dl_ram_region_of(ram, first + i);
 		int ri = (int)(r - ram->regions);
@@ -324,12 +327,8 @@ bool dl_ram_hash_pread(const dl_ram *ram, const dl_hasher *h, uint64_t first,
 	uint64_t i = 0;
 	bool ok = true;
 
-	if (first > ram->npages || n > ram->npages - first)
-		return qm_error_set(err, QM_ERR_INVAL,
-				    "pages %llu+%llu outside RAM of %llu pages",
-				    (unsigned long long)first,
-				    (unsigned long long)n,
-				    (unsigned long long)ram->npages);
+	if (!in_ram(ram, first, n, err))
+		return false;
 	buf = malloc(PREAD_PAGES * DL_PAGE_SIZE);
 	if (!buf)
 		return qm_error_set(err, QM_ERR_NOMEM, "read buffer");

@@ -451,3 +451,23 @@ void wait_agent_dead(ql_agent *ag, int ms)
 		usleep(20 * 1000);
 	}
 }
+
+void expect_start_refused(fx *f, const char *members, int code, char *msg,
+			  size_t len)
+{
+	qm_error err = QM_ERROR_INIT;
+	char p[512];
+	json_object *r;
+
+	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\", %s}",
+		 f->dest, members);
+	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
+			    TMO, &err);
+	if (r)
+		fail_msg("%s: expected error %d, got %s", members, code,
+			 json_object_to_json_string(r));
+	printf("# %s -> %d %s\n", members, err.subclass, err.msg);
+	assert_int_equal(err.subclass, code);
+	if (msg)
+		snprintf(msg, len, "%s", err.msg);
+}

@@ -91,6 +91,11 @@ void fx_restart(fx *f, ql_agent *ag);
  * after @ms, or at another final phase). The last status. */
 json_object *wait_phase_on(rpc_client *cl, const char *id, const char *phase,
 			   int ms);
+/* migration.start of g1 to the destination with the JSON @members after
+ * "vm" and "dest" is refused with JSON-RPC error @code; its message goes
+ * into @msg (@len bytes) unless NULL. */
+void expect_start_refused(fx *f, const char *members, int code, char *msg,
+			  size_t len);
 /* Remove what a test wrote into the destination's tmpfs to fill it. */
 void fx_free_disk(fx *f);
 /* Wait up to @ms for @ag to die by itself (a fault injection point). */

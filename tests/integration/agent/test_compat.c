@@ -224,19 +224,7 @@ static void test_cancel(void **state)
 
 static void expect_error(fx *f, const char *params, int code)
 {
-	qm_error err = QM_ERROR_INIT;
-	char p[512];
-	json_object *r;
-
-	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\", %s}",
-		 f->dest, params);
-	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
-			    TMO, &err);
-	if (r)
-		fail_msg("%s: expected error %d, got %s", p, code,
-			 json_object_to_json_string(r));
-	printf("# %s -> %d %s\n", params, err.subclass, err.msg);
-	assert_int_equal(err.subclass, code);
+	expect_start_refused(f, params, code, NULL, 0);
 }
 
 /* Refused parameters of mode "qemu", before anything starts. */

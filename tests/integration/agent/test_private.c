@@ -85,22 +85,12 @@ static json_object *listed(rpc_client *cl)
 static void expect_refused(fx *f, const char *params, int code,
 			   const char *const *want)
 {
-	qm_error err = QM_ERROR_INIT;
-	char p[512];
-	json_object *r;
+	char msg[QM_ERROR_MSG_MAX];
 
-	snprintf(p, sizeof(p), "{\"vm\": \"g1\", \"dest\": \"%s\", %s}",
-		 f->dest, params);
-	r = rpc_client_call(f->cs, "migration.start", json_tokener_parse(p),
-			    TMO, &err);
-	if (r)
-		fail_msg("%s: expected error %d, got %s", params, code,
-			 json_object_to_json_string(r));
-	printf("# %s -> %d %s\n", params, err.subclass, err.msg);
-	assert_int_equal(err.subclass, code);
+	expect_start_refused(f, params, code, msg, sizeof(msg));
 	for (; *want; want++)
-		if (!strstr(err.msg, *want))
-			fail_msg("error '%s' does not say '%s'", err.msg, *want);
+		if (!strstr(msg, *want))
+			fail_msg("error '%s' does not say '%s'", msg, *want);
 }
 
 /* Attached as private; listed so; what needs the RAM refuses it with
