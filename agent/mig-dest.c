@@ -74,28 +74,44 @@ static bool verify_view(dest_state *d, const dl_ram *ram, qm_error *err)
 	return d->view_valid;
 }
 
-/* Whether @n pages are few enough to read rather than list the RAM's
- * extents for (a listing walks all of a large RAM file). A view still
- * valid costs nothing more. */
-static bool few_pages(dest_state *d, const dl_ram *ram, uint64_t n)
+/*
+ * How to hash @n pages for one VERIFY frame: through the view (listing
+ * the extents first if pages arrived since the last listing), or, for a
+ * small check of a large RAM (tracked verification), by reading the
+ * pages through the descriptors, which needs no listing (a listing walks
+ * all of a large RAM file). Returns whether the view is to be used.
+ */
+static bool use_view(dest_state *d, const dl_ram *ram, uint64_t n,
+		     qm_error *err, bool *ok)
 {
 	tp_stats st;
 
 	tp_receiver_get_stats(d->rx, &st);
+	*ok = true;
 	if (d->view_valid && st.rounds == d->view_rounds)
+		return true;
+	/* Reads add up over the frames of one check (a whole-RAM check
+	 * comes as many frames): past a sixteenth of the RAM since pages
+	 * last arrived, listing is cheaper. */
+	if (st.rounds != d->read_rounds) {
+		d->read_rounds = st.rounds;
+		d->read_pages = 0;
+	}
+	if ((d->read_pages + n) * 16 < ram->npages) {
+		d->read_pages += n;
 		return false;
-	return n * 64 < ram->npages;
+	}
+	*ok = verify_view(d, ram, err);
+	return true;
 }
 
-static bool hash_range(dest_state *d, const dl_ram *ram, uint64_t first,
-		       uint64_t n, dl_hash *pages, dl_hash *chunk,
-		       qm_error *err)
+static bool hash_range(dest_state *d, const dl_ram *ram, bool view,
+		       uint64_t first, uint64_t n, dl_hash *pages,
+		       dl_hash *chunk, qm_error *err)
 {
 	const dl_hasher *h = tp_receiver_hasher(d->rx);
-	tp_stats st;
 
-	tp_receiver_get_stats(d->rx, &st);
-	if (d->view_valid && st.rounds == d->view_rounds)
+	if (view)
 		return mig_hash_range(&d->view, h, first, n, pages, chunk, err);
 	if (!dl_ram_hash_pread(ram, h, first, n, pages, err))
 		return false;
@@ -185,21 +201,20 @@ static bool verify_chunks(dest_state *d, const tp_ctrl *c, qm_error *err)
 	dl_hash *pages = calloc(span ? span : 1, sizeof(*pages));
 	size_t nbad = 0;
 	int64_t t0 = qm_now_ns();
-	bool ok = bad && pages;
+	bool ok = bad && pages, view = true;
 
 	if (!ok)
 		qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
 	inject_corruption(d);
-	/* A small check (tracked verification) reads its pages instead of
-	 * listing the extents of the whole RAM first. */
-	if (ok && !few_pages(d, ram, (uint64_t)c->u.verify.count * span))
-		ok = verify_view(d, ram, err);
+	if (ok)
+		view = use_view(d, ram, (uint64_t)c->u.verify.count * span, err,
+				&ok);
 	for (uint32_t i = 0; ok && i < c->u.verify.count; i++) {
 		uint64_t s = first + i * span;
 		uint64_t n = QM_MIN(span, ram->npages - s);
 		dl_hash mine;
 
-		ok = hash_range(d, ram, s, n, pages, &mine, err);
+		ok = hash_range(d, ram, view, s, n, pages, &mine, err);
 		if (!ok || dl_hash_eq(mine, tp_ctrl_hash(c, i)))
 			continue;
 		bad[nbad++] = s;
@@ -209,8 +224,10 @@ static bool verify_chunks(dest_state *d, const tp_ctrl *c, qm_error *err)
 	if (ok)
 		ok = tp_receiver_send_mismatch(d->rx, TP_MISMATCH_VERIFY, 0, bad,
 					       nbad, err);
-	pr_debug("verify: %u chunk(s) checked in %.1f ms, %zu differ",
-		 c->u.verify.count, (qm_now_ns() - t0) / 1e6, nbad);
+	pr_debug("verify: %u chunk(s) of %llu page(s) checked in %.1f ms (%s), "
+		 "%zu differ", c->u.verify.count, (unsigned long long)span,
+		 (qm_now_ns() - t0) / 1e6, view ? "extents listed" : "read",
+		 nbad);
 	free(bad);
 	free(pages);
 	return ok;

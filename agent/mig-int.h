@@ -33,6 +33,8 @@ typedef struct dest_state {
 	dl_ram_view view;        /* extents for verification, while no page */
 	uint64_t view_rounds;    /* ... arrived since (receiver's flushes) */
 	bool view_valid;
+	uint64_t read_pages;     /* verified by reading since ... */
+	uint64_t read_rounds;    /* ... pages last arrived */
 	/* Adopted: Qd is the caller's (dest_qmp), see dest-qd.c. */
 	bool adopted;
 	char qd_qmp[256];

@@ -24,6 +24,8 @@
  * between are compared too), so scattered writes do not cost a frame
  * each. */
 #define MV_GAP_FILL 4
+/* The destination answers a batch within this (it hashes while we wait). */
+#define MV_ANSWER_TIMEOUT_MS 15000
 
 /* Expected hashes of pages [first, first + n) and their chunk hash. */
 typedef bool (*expect_fn)(mig_verifier *v, uint64_t first, uint64_t n,
@@ -269,7 +271,7 @@ bool mv_init(mig_verifier *v, tp_sender *tx, const dl_ram *ram,
 	v->h = h;
 	v->tr = tr;
 	v->tracked = tracked;
-	v->timeout_ms = 15000;
+	v->timeout_ms = MV_ANSWER_TIMEOUT_MS;
 	if (!tracked)
 		return true;
 	v->nspans = (ram->npages + MV_TRACK_SPAN - 1) / MV_TRACK_SPAN;
