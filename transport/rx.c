@@ -10,11 +10,12 @@
  *                        body length checked; the routing rule too
  *   payload           -> one recvmsg() whose iovecs are the FULL pages'
  *                        places in guest RAM
- * then ZERO pages are punched (or zeroed) and DUP/HAVE references copied
- * and checked: the copy's keyed hash must equal the entry's. One that
- * does not is deferred to the barrier, when every stream's ROUND_END is
- * in and nothing writes RAM; if it fails there too, the page goes back to
- * the sender in MISMATCH(RESEND).
+ * then ZERO pages are punched (or zeroed), FULL pages checked against
+ * the hash in their entry, and DUP/HAVE references copied and checked:
+ * the copy's keyed hash must equal the entry's. A reference that does not
+ * check out is deferred to the barrier, when every stream's ROUND_END is
+ * in and nothing writes RAM; if it fails there too, or a FULL page did
+ * not match, the page goes back to the sender in MISMATCH(RESEND).
  */
 #define LOG_PREFIX "transport"
 #include "transport/internal.h"
@@ -70,23 +71,49 @@ static void forget(tp_stream *st, uint64_t page)
 	}
 }
 
+/* List @page for MISMATCH(RESEND) at the barrier. The bitmap word
+ * belongs to this stream (shards are whole words), so no atomics on it. */
+static void mark_unresolved(tp_session *s, uint64_t page)
+{
+	if (!tp_bit_test(s->unres_bm, page)) {
+		tp_bit_set(s->unres_bm, page);
+		__atomic_fetch_add(&s->unres_count, 1, __ATOMIC_RELAXED);
+	}
+}
+
 /* Give up on a reference for now: keep it for the barrier, or, when the
- * list is full, mark the page unresolved at once. The bitmap word belongs
- * to this stream (shards are whole words), so no atomics on it. */
+ * list is full, mark the page unresolved at once. */
 static void defer(tp_stream *st, uint64_t page, uint8_t kind, dl_hash h,
 		  uint64_t hint)
 {
-	tp_session *s = st->sess;
-
 	TP_ADD(st->cnt.deferred, 1);
 	if (st->ndefer < TP_DEFER_MAX) {
 		st->defer[st->ndefer++] = (tp_defer){ page, hint, h, kind };
 		return;
 	}
-	if (!tp_bit_test(s->unres_bm, page)) {
-		tp_bit_set(s->unres_bm, page);
-		__atomic_fetch_add(&s->unres_count, 1, __ATOMIC_RELAXED);
+	mark_unresolved(st->sess, page);
+}
+
+/*
+ * A FULL page landed: check its bytes against the hash in its entry. The
+ * sender hashes the page in guest RAM and the kernel reads it from there
+ * later, so a guest write in between sends bytes the hash does not
+ * describe (tx.c). Such a page is asked for again at the barrier; the
+ * resend is a copy the sender hashed, so it matches. The page is written
+ * either way: a later entry for it supersedes this one (forget()).
+ */
+static void check_full(tp_stream *st, uint64_t page, dl_hash h)
+{
+	tp_session *s = st->sess;
+
+	forget(st, page);
+	tp_bit_set(s->written_bm, page);
+	if (dl_hash_eq(dl_hash_page(&s->h, dl_ram_page(s->ram, page)), h)) {
+		TP_ADD(st->cnt.pages[TP_PAGE_FULL], 1);
+		return;
 	}
+	TP_ADD(st->cnt.full_changed, 1);
+	mark_unresolved(s, page);
 }
 
 /*
@@ -209,15 +236,14 @@ static void apply_rest(tp_stream *st, const tp_frame *f)
 		const uint8_t *r;
 		dl_hash h;
 
-		if (k == TP_PAGE_FULL) {
-			forget(st, p);
-			tp_bit_set(s->written_bm, p);
-			TP_ADD(st->cnt.pages[k], 1);
-		}
-		if (k != TP_PAGE_DUP && k != TP_PAGE_HAVE)
+		if (k == TP_PAGE_ZERO)
 			continue;
 		r = f->u.pages.refs + (size_t)ref++ * TP_PAGE_REF_LEN;
 		h = tp_get_hash(r);
+		if (k == TP_PAGE_FULL) {
+			check_full(st, p, h);
+			continue;
+		}
 		forget(st, p);
 		if (materialise(s, p, k, h, tp_get64(r + 16))) {
 			TP_ADD(st->cnt.pages[k], 1);
