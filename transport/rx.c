@@ -223,12 +223,61 @@ static void apply_zeros(tp_stream *st, const tp_frame *f)
 		zero_run(st->sess, start, n);
 }
 
+/* Mark pages [first, first + n) allocated, if the run could be. */
+static void alloc_run(tp_session *s, uint64_t first, uint64_t n)
+{
+	if (!n || !rx_alloc(dl_ram_page(s->ram, first), n << DL_PAGE_SHIFT,
+			    NULL))
+		return;
+	for (uint64_t i = 0; i < n; i++)
+		tp_bit_set(s->written_bm, first + i);
+}
+
+/*
+ * Sparse RAM: allocate the holes this frame's DUP/HAVE entries will be
+ * copied into, one call per run of adjacent pages (as plan_payload() does
+ * for FULL pages) rather than one per page in materialise(). An allocated
+ * page counts as written: it may hold data from here on, so a later ZERO
+ * entry clears it. A run that cannot be allocated is left to
+ * materialise(), page by page, as before: a full filesystem still ends in
+ * a resend and then a clean error, never SIGBUS.
+ */
+static void alloc_ref_targets(tp_stream *st, const tp_frame *f)
+{
+	tp_session *s = st->sess;
+	uint64_t first = 0, n = 0;
+
+	for (uint32_t i = 0; i < f->u.pages.count; i++) {
+		uint64_t e = tp_get64(f->u.pages.entries + 8 * i);
+		uint64_t p = tp_entry_page(e);
+		tp_page_kind k = tp_entry_kind(e);
+
+		if ((k != TP_PAGE_DUP && k != TP_PAGE_HAVE) ||
+		    tp_bit_test(s->written_bm, p))
+			continue;
+		/* Adjacent in the page space and in memory: one run (regions
+		 * are separate mappings). */
+		if (n && p == first + n &&
+		    dl_ram_page(s->ram, p) == dl_ram_page(s->ram, first) +
+					      (n << DL_PAGE_SHIFT)) {
+			n++;
+			continue;
+		}
+		alloc_run(s, first, n);
+		first = p;
+		n = 1;
+	}
+	alloc_run(s, first, n);
+}
+
 static void apply_rest(tp_stream *st, const tp_frame *f)
 {
 	tp_session *s = st->sess;
 	uint32_t ref = 0;
 
 	apply_zeros(st, f);
+	if (s->sparse_ram)
+		alloc_ref_targets(st, f);
 	for (uint32_t i = 0; i < f->u.pages.count; i++) {
 		uint64_t e = tp_get64(f->u.pages.entries + 8 * i);
 		uint64_t p = tp_entry_page(e);
