@@ -320,23 +320,24 @@ static bool decode_entry(tp_frame *f, uint64_t e, uint32_t *refs,
 		return false;
 	if (k == TP_PAGE_FULL)
 		f->u.pages.nfull++;
-	if (k != TP_PAGE_DUP && k != TP_PAGE_HAVE)
+	if (k == TP_PAGE_ZERO)
 		return true;
 	if (*refs >= f->u.pages.nref)
 		return qm_error_set(err, QM_ERR_PROTO,
-				    "frame PAGES: more DUP/HAVE entries than "
-				    "refs %u", f->u.pages.nref);
-	/* The ref's hint: a page for DUP, TP_NO_HINT for HAVE. */
+				    "frame PAGES: more FULL/DUP/HAVE entries "
+				    "than refs %u", f->u.pages.nref);
+	/* The ref's hint: a page for DUP, TP_NO_HINT for FULL and HAVE. */
 	{
 		const uint8_t *r = f->u.pages.refs +
 				   (size_t)*refs * TP_PAGE_REF_LEN;
 		uint64_t hint = tp_get64(r + 16);
 
 		(*refs)++;
-		if (k == TP_PAGE_HAVE && hint != TP_NO_HINT)
+		if (k != TP_PAGE_DUP && hint != TP_NO_HINT)
 			return qm_error_set(err, QM_ERR_PROTO,
-					    "frame PAGES: HAVE ref hint %llu, "
+					    "frame PAGES: %s ref hint %llu, "
 					    "expected none",
+					    k == TP_PAGE_FULL ? "FULL" : "HAVE",
 					    (unsigned long long)hint);
 		if (k == TP_PAGE_DUP)
 			return check_page(f, "DUP hint", hint, lim, err);
@@ -362,8 +363,8 @@ bool tp_pages_decode_head(tp_frame *f, const uint8_t *head,
 	}
 	if (refs != f->u.pages.nref)
 		return qm_error_set(err, QM_ERR_PROTO,
-				    "frame PAGES: refs %u, but %u DUP/HAVE "
-				    "entries", f->u.pages.nref, refs);
+				    "frame PAGES: refs %u, but %u FULL/DUP/"
+				    "HAVE entries", f->u.pages.nref, refs);
 	/* The receiver reads the payload with one iovec per FULL page. */
 	if (!check_count(f, "full pages", f->u.pages.nfull, TP_MAX_FRAME_PAGES,
 			 err))

@@ -7,9 +7,11 @@
  *
  *   engine thread                 stream thread i (one io_uring each)
  *   -------------                 -----------------------------------
- *   tp_sender_queue() --work[]--> builds PAGES into tx[b] (copy, hash,
- *     (sess->lock, bounded)         classify), sends tx[b], frees it on the
- *                                   send CQE (or on F_NOTIF with SEND_ZC)
+ *   tp_sender_queue() --work[]--> builds PAGES in tx[b] (hash in guest
+ *     (sess->lock, bounded)         RAM, classify; the head in tx[b], FULL
+ *                                   pages sent from guest RAM), sends it,
+ *                                   frees tx[b] on the send CQE (or on
+ *                                   F_NOTIF with SEND_ZC)
  *   send_* / commit  --ctrl----->  sends control frames ahead of data
  *     (stream 0 only)
  *   recv_ctrl()      <--inbox---  stream 0 decodes control frames for the
@@ -99,6 +101,7 @@ typedef struct tp_counters {
 	uint64_t bytes_tx, bytes_rx;
 	uint64_t pages[TP_PAGE__COUNT];
 	uint64_t resent, deferred, saved;
+	uint64_t full_changed;	/* receiver: FULL bytes not matching */
 	uint64_t frames_tx, frames_rx;
 	uint64_t tx_by_type[TP_FRAME__COUNT];
 	uint64_t rx_by_type[TP_FRAME__COUNT];
@@ -196,6 +199,13 @@ typedef struct tp_txbuf {
 	uint8_t *base;
 	const uint8_t *frame;	/* first byte of the built frame */
 	size_t len;
+	/* What is sent: the frame's head in this buffer, then its FULL
+	 * pages, read where they lie: runs of guest RAM, or copies in this
+	 * buffer's payload slots (resends). msg is the send's view of iov,
+	 * advanced past what short sends took. */
+	struct iovec iov[1 + TP_MAX_FRAME_PAGES];
+	unsigned niov;
+	struct msghdr msg;
 	tp_txbuf_state state;
 	unsigned notifs;	/* SEND_ZC notifications outstanding */
 	unsigned pages;		/* page entries in it (ROUND_END counts) */
@@ -224,7 +234,7 @@ struct tp_stream {
 	unsigned work_cap, work_head, work_count;
 
 	/* send side, stream thread only */
-	uint8_t *txmem;		/* TP_TXBUFS x TP_TXBUF_SIZE, registered */
+	uint8_t *txmem;		/* TP_TXBUFS x TP_TXBUF_SIZE */
 	tp_txbuf tx[TP_TXBUFS];
 	int fifo[TP_TXBUFS];
 	unsigned fifo_head, fifo_count;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Probe once, cache, say, override: is IORING_OP_SEND_ZC available?
+ * Probe once, cache, say, override: is zero-copy send available? Frames
+ * go out with IORING_OP_SENDMSG_ZC (a frame is an iovec list: its head,
+ * then pages of guest RAM), which came with IORING_OP_SEND_ZC.
  * QMIG_SEND_ZC=off forces plain send (tests cover both paths),
  * QMIG_SEND_ZC=on forces SEND_ZC even to a loopback peer.
  * Has the kernel TLS (kTLS)? QMIG_KTLS=off forces the user-space pump.
@@ -52,15 +54,16 @@ static void probe(void)
 	struct io_uring_probe *p = io_uring_get_probe();
 	const char *env = getenv("QMIG_SEND_ZC");
 
-	features.send_zc = p && io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
+	features.send_zc = p &&
+			   io_uring_opcode_supported(p, IORING_OP_SENDMSG_ZC);
 	if (p)
 		io_uring_free_probe(p);
 	features.send_zc_forced_off = env && !strcmp(env, "off");
 	features.send_zc_forced_on = env && !strcmp(env, "on");
 	snprintf(features.why, sizeof(features.why), "%s%s",
 		 !p ? "io_uring probe failed" :
-		 features.send_zc ? "IORING_OP_SEND_ZC supported" :
-		 "IORING_OP_SEND_ZC not supported",
+		 features.send_zc ? "IORING_OP_SENDMSG_ZC supported" :
+		 "IORING_OP_SENDMSG_ZC not supported",
 		 features.send_zc_forced_off ? ", off by QMIG_SEND_ZC" :
 		 features.send_zc_forced_on ? ", forced on by QMIG_SEND_ZC" :
 		 "");

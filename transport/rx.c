@@ -10,11 +10,12 @@
  *                        body length checked; the routing rule too
  *   payload           -> one recvmsg() whose iovecs are the FULL pages'
  *                        places in guest RAM
- * then ZERO pages are punched (or zeroed) and DUP/HAVE references copied
- * and checked: the copy's keyed hash must equal the entry's. One that
- * does not is deferred to the barrier, when every stream's ROUND_END is
- * in and nothing writes RAM; if it fails there too, the page goes back to
- * the sender in MISMATCH(RESEND).
+ * then ZERO pages are punched (or zeroed), FULL pages checked against
+ * the hash in their entry, and DUP/HAVE references copied and checked:
+ * the copy's keyed hash must equal the entry's. A reference that does not
+ * check out is deferred to the barrier, when every stream's ROUND_END is
+ * in and nothing writes RAM; if it fails there too, or a FULL page did
+ * not match, the page goes back to the sender in MISMATCH(RESEND).
  */
 #define LOG_PREFIX "transport"
 #include "transport/internal.h"
@@ -70,23 +71,49 @@ static void forget(tp_stream *st, uint64_t page)
 	}
 }
 
+/* List @page for MISMATCH(RESEND) at the barrier. The bitmap word
+ * belongs to this stream (shards are whole words), so no atomics on it. */
+static void mark_unresolved(tp_session *s, uint64_t page)
+{
+	if (!tp_bit_test(s->unres_bm, page)) {
+		tp_bit_set(s->unres_bm, page);
+		__atomic_fetch_add(&s->unres_count, 1, __ATOMIC_RELAXED);
+	}
+}
+
 /* Give up on a reference for now: keep it for the barrier, or, when the
- * list is full, mark the page unresolved at once. The bitmap word belongs
- * to this stream (shards are whole words), so no atomics on it. */
+ * list is full, mark the page unresolved at once. */
 static void defer(tp_stream *st, uint64_t page, uint8_t kind, dl_hash h,
 		  uint64_t hint)
 {
-	tp_session *s = st->sess;
-
 	TP_ADD(st->cnt.deferred, 1);
 	if (st->ndefer < TP_DEFER_MAX) {
 		st->defer[st->ndefer++] = (tp_defer){ page, hint, h, kind };
 		return;
 	}
-	if (!tp_bit_test(s->unres_bm, page)) {
-		tp_bit_set(s->unres_bm, page);
-		__atomic_fetch_add(&s->unres_count, 1, __ATOMIC_RELAXED);
+	mark_unresolved(st->sess, page);
+}
+
+/*
+ * A FULL page landed: check its bytes against the hash in its entry. The
+ * sender hashes the page in guest RAM and the kernel reads it from there
+ * later, so a guest write in between sends bytes the hash does not
+ * describe (tx.c). Such a page is asked for again at the barrier; the
+ * resend is a copy the sender hashed, so it matches. The page is written
+ * either way: a later entry for it supersedes this one (forget()).
+ */
+static void check_full(tp_stream *st, uint64_t page, dl_hash h)
+{
+	tp_session *s = st->sess;
+
+	forget(st, page);
+	tp_bit_set(s->written_bm, page);
+	if (dl_hash_eq(dl_hash_page(&s->h, dl_ram_page(s->ram, page)), h)) {
+		TP_ADD(st->cnt.pages[TP_PAGE_FULL], 1);
+		return;
 	}
+	TP_ADD(st->cnt.full_changed, 1);
+	mark_unresolved(s, page);
 }
 
 /*
@@ -196,12 +223,61 @@ static void apply_zeros(tp_stream *st, const tp_frame *f)
 		zero_run(st->sess, start, n);
 }
 
+/* Mark pages [first, first + n) allocated, if the run could be. */
+static void alloc_run(tp_session *s, uint64_t first, uint64_t n)
+{
+	if (!n || !rx_alloc(dl_ram_page(s->ram, first), n << DL_PAGE_SHIFT,
+			    NULL))
+		return;
+	for (uint64_t i = 0; i < n; i++)
+		tp_bit_set(s->written_bm, first + i);
+}
+
+/*
+ * Sparse RAM: allocate the holes this frame's DUP/HAVE entries will be
+ * copied into, one call per run of adjacent pages (as plan_payload() does
+ * for FULL pages) rather than one per page in materialise(). An allocated
+ * page counts as written: it may hold data from here on, so a later ZERO
+ * entry clears it. A run that cannot be allocated is left to
+ * materialise(), page by page, as before: a full filesystem still ends in
+ * a resend and then a clean error, never SIGBUS.
+ */
+static void alloc_ref_targets(tp_stream *st, const tp_frame *f)
+{
+	tp_session *s = st->sess;
+	uint64_t first = 0, n = 0;
+
+	for (uint32_t i = 0; i < f->u.pages.count; i++) {
+		uint64_t e = tp_get64(f->u.pages.entries + 8 * i);
+		uint64_t p = tp_entry_page(e);
+		tp_page_kind k = tp_entry_kind(e);
+
+		if ((k != TP_PAGE_DUP && k != TP_PAGE_HAVE) ||
+		    tp_bit_test(s->written_bm, p))
+			continue;
+		/* Adjacent in the page space and in memory: one run (regions
+		 * are separate mappings). */
+		if (n && p == first + n &&
+		    dl_ram_page(s->ram, p) == dl_ram_page(s->ram, first) +
+					      (n << DL_PAGE_SHIFT)) {
+			n++;
+			continue;
+		}
+		alloc_run(s, first, n);
+		first = p;
+		n = 1;
+	}
+	alloc_run(s, first, n);
+}
+
 static void apply_rest(tp_stream *st, const tp_frame *f)
 {
 	tp_session *s = st->sess;
 	uint32_t ref = 0;
 
 	apply_zeros(st, f);
+	if (s->sparse_ram)
+		alloc_ref_targets(st, f);
 	for (uint32_t i = 0; i < f->u.pages.count; i++) {
 		uint64_t e = tp_get64(f->u.pages.entries + 8 * i);
 		uint64_t p = tp_entry_page(e);
@@ -209,15 +285,14 @@ static void apply_rest(tp_stream *st, const tp_frame *f)
 		const uint8_t *r;
 		dl_hash h;
 
-		if (k == TP_PAGE_FULL) {
-			forget(st, p);
-			tp_bit_set(s->written_bm, p);
-			TP_ADD(st->cnt.pages[k], 1);
-		}
-		if (k != TP_PAGE_DUP && k != TP_PAGE_HAVE)
+		if (k == TP_PAGE_ZERO)
 			continue;
 		r = f->u.pages.refs + (size_t)ref++ * TP_PAGE_REF_LEN;
 		h = tp_get_hash(r);
+		if (k == TP_PAGE_FULL) {
+			check_full(st, p, h);
+			continue;
+		}
 		forget(st, p);
 		if (materialise(s, p, k, h, tp_get64(r + 16))) {
 			TP_ADD(st->cnt.pages[k], 1);

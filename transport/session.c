@@ -439,6 +439,7 @@ static void add_stream(tp_stats *t, tp_stream *st)
 	t->pages_have += TP_LOAD(st->cnt.pages[TP_PAGE_HAVE]);
 	t->pages_resent += TP_LOAD(st->cnt.resent);
 	t->refs_deferred += TP_LOAD(st->cnt.deferred);
+	t->pages_changed += TP_LOAD(st->cnt.full_changed);
 	t->bytes_saved += TP_LOAD(st->cnt.saved);
 	add_counters(t, &st->cnt);
 }

@@ -28,8 +28,7 @@ enum { UD_WAKE = 1, UD_READ, UD_SEND };
 
 static bool setup_ring(tp_stream *st, qm_error *err)
 {
-	struct iovec iov[1 + TP_TXBUFS];
-	unsigned n = 1;
+	struct iovec iov[1] = { { st->rxbuf, TP_RXBUF_SIZE } };
 	int rc;
 
 	rc = io_uring_queue_init(64, &st->ring, IORING_SETUP_COOP_TASKRUN);
@@ -39,13 +38,13 @@ static bool setup_ring(tp_stream *st, qm_error *err)
 		return qm_error_errno(err, -rc, "stream %d: io_uring_queue_init",
 				      st->idx);
 	st->ring_ok = true;
-	iov[0] = (struct iovec){ st->rxbuf, TP_RXBUF_SIZE };
-	for (int i = 0; st->txmem && i < TP_TXBUFS; i++)
-		iov[n++] = (struct iovec){ st->tx[i].base, TP_TXBUF_SIZE };
-	rc = io_uring_register_buffers(&st->ring, iov, n);
+	/* The receive buffer is read into with READ_FIXED. Frames are sent
+	 * with SENDMSG from iovecs (their pages stay in guest RAM), which
+	 * registered buffers cannot describe. */
+	rc = io_uring_register_buffers(&st->ring, iov, 1);
 	if (rc < 0)
-		return qm_error_errno(err, -rc, "stream %d: registering %u "
-				      "buffers", st->idx, n);
+		return qm_error_errno(err, -rc, "stream %d: registering the "
+				      "receive buffer", st->idx);
 	return true;
 }
 
@@ -201,6 +200,24 @@ static bool conn_error(tp_stream *st, int errnum, const char *op,
 
 /* ---- sending ---- */
 
+/* Move @m's iovecs past @n bytes a short read or send took. */
+static void advance_iov(struct msghdr *m, size_t n)
+{
+	while (n && m->msg_iovlen) {
+		struct iovec *v = m->msg_iov;
+		size_t k = QM_MIN(n, v->iov_len);
+
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		n -= k;
+		if (!v->iov_len) {
+			m->msg_iov++;
+			m->msg_iovlen--;
+		}
+	}
+}
+
+
 static struct io_uring_sqe *sqe_get(tp_stream *st)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
@@ -218,12 +235,17 @@ static void post_send_sqe(tp_stream *st)
 	const uint8_t *p = st->send_ptr + st->send_off;
 	size_t len = st->send_len - st->send_off;
 	int flags = MSG_WAITALL | MSG_NOSIGNAL;
+	struct msghdr *m;
 
-	if (st->send_buf >= 0 && st->zc)
-		io_uring_prep_send_zc_fixed(sqe, st->fd, p, len, flags, 0,
-					    1 + st->send_buf);
-	else
+	if (st->send_buf >= 0) {
+		m = &st->tx[st->send_buf].msg;
+		if (st->zc)
+			io_uring_prep_sendmsg_zc(sqe, st->fd, m, flags);
+		else
+			io_uring_prep_sendmsg(sqe, st->fd, m, flags);
+	} else {
 		io_uring_prep_send(sqe, st->fd, p, len, flags);
+	}
 	sqe->user_data = UD(UD_SEND, st->send_buf >= 0 ?
 			    (unsigned)st->send_buf : MSG_IDX);
 	st->send_busy = true;
@@ -263,6 +285,9 @@ static void start_send(tp_stream *st)
 		st->fifo_head = (st->fifo_head + 1) % TP_TXBUFS;
 		st->fifo_count--;
 		st->tx[b].state = TP_TXB_SENDING;
+		memset(&st->tx[b].msg, 0, sizeof(st->tx[b].msg));
+		st->tx[b].msg.msg_iov = st->tx[b].iov;
+		st->tx[b].msg.msg_iovlen = st->tx[b].niov;
 		st->send_buf = b;
 		st->send_ptr = st->tx[b].frame;
 		st->send_len = st->tx[b].len;
@@ -341,6 +366,8 @@ static bool on_send_cqe(tp_stream *st, unsigned idx, int res, unsigned flags,
 		return true;
 	}
 	st->send_off += res;
+	if (idx < TP_TXBUFS)
+		advance_iov(&st->tx[idx].msg, res);
 	TP_ADD(st->cnt.bytes_tx, res);
 	st->last_progress_ns = qm_now_ns();
 	if (st->send_off < st->send_len)
@@ -367,22 +394,6 @@ static void post_read(tp_stream *st)
 					 len, 0, 0);
 	sqe->user_data = UD(UD_READ, 0);
 	st->read_busy = true;
-}
-
-static void advance_iov(struct msghdr *m, size_t n)
-{
-	while (n && m->msg_iovlen) {
-		struct iovec *v = m->msg_iov;
-		size_t k = QM_MIN(n, v->iov_len);
-
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		n -= k;
-		if (!v->iov_len) {
-			m->msg_iov++;
-			m->msg_iovlen--;
-		}
-	}
 }
 
 #define B(t) (1u << TP_FRAME_##t)

@@ -38,11 +38,15 @@
  * such pages in full before it returns. See PROTOCOL.md section 4,
  * "Rounds, dedup and the multi-stream race".
  *
- * Sent hashes: the sender copies each non-zero page out of guest RAM into
- * its send buffer and hashes the copy; the hash it reports through
- * on_sent() is therefore exactly the hash of the bytes on the wire (for a
- * ZERO entry, the zero page's hash), whatever the guest does meanwhile
- * (dl_tracker_mark_sent() wants that hash).
+ * Sent hashes: the sender hashes each non-zero page in guest RAM and the
+ * kernel sends a FULL page from there, with no copy in between; the guest
+ * may write the page meanwhile, so the bytes sent may not be the bytes
+ * hashed. Every FULL entry carries its hash and the receiver checks it; a
+ * page that does not match is resent (copied first, and the copy hashed)
+ * before tp_sender_flush() returns. So once a flush returns, the last hash
+ * on_sent() reported for each page is the hash of what the receiver holds
+ * (for a ZERO entry, the zero page's hash): what dl_tracker_mark_sent()
+ * wants. PROTOCOL.md section 4, "Sent hashes".
  *
  * Errors: QM_ERR_PROTO (peer broke the protocol; the message names the
  * frame, the field and both values), QM_ERR_CLOSED (peer closed without
@@ -69,8 +73,10 @@
 /* ---- protocol constants (docs/PROTOCOL.md) ---- */
 
 #define TP_MAGIC		0x514d4947u	/* "QMIG" read as big-endian */
-#define TP_PROTO_VERSION	1		/* what this build speaks */
-#define TP_PROTO_VERSION_MIN	1		/* oldest it still accepts */
+/* Version 2: every FULL entry carries its hash, checked by the receiver
+ * (PROTOCOL.md section 4, "Sent hashes"); version 1 did not. */
+#define TP_PROTO_VERSION	2		/* what this build speaks */
+#define TP_PROTO_VERSION_MIN	2		/* oldest it still accepts */
 #define TP_FRAME_HDR_SIZE	8		/* u16 type, u16 flags, u32 len */
 
 #define TP_MAX_STREAMS		16
@@ -169,8 +175,13 @@ typedef struct tp_stats {
 	/* Page entries by kind (sender: sent; receiver: applied). */
 	uint64_t pages_full, pages_zero, pages_dup, pages_have;
 	/* Sender: pages resent in full after MISMATCH(RESEND). Receiver:
-	 * references it could not materialise and asked to be resent. */
+	 * pages it asked to be resent (references it could not
+	 * materialise, FULL pages that did not match their hash). */
 	uint64_t pages_resent;
+	/* Receiver: FULL pages whose bytes did not match the hash in their
+	 * entry (the guest wrote them while the sender sent them from its
+	 * RAM); each was asked for again and resent. */
+	uint64_t pages_changed;
 	/* Receiver: references that failed first and were resolved when the
 	 * round's ROUND_ENDs were all in (the multi-stream race, counted). */
 	uint64_t refs_deferred;
@@ -225,11 +236,14 @@ typedef struct tp_sent {
 
 /*
  * on_sent: called from a stream thread once per frame with its pages, as
- * soon as their bytes are in a send buffer (before they are on the wire).
- * Calls for distinct pages may run concurrently on several threads; calls
- * for one page are ordered (one stream carries it). A page resent after
- * MISMATCH(RESEND) is reported again with the hash of the resent bytes.
- * Must not call back into the sender.
+ * soon as the frame is built (before it is on the wire), with the hash
+ * each page was classified by. If the guest changed a FULL page before
+ * the kernel read it, the receiver finds out and the page is resent and
+ * reported again with the hash of the resent bytes, within the same
+ * flush: the last report for a page before a flush returns is the hash of
+ * what the receiver holds. Calls for distinct pages may run concurrently
+ * on several threads; calls for one page are ordered (one stream carries
+ * it). Must not call back into the sender.
  */
 typedef void (*tp_on_sent_fn)(void *opaque, const tp_sent *v, size_t n);
 
@@ -494,7 +508,7 @@ void tp_receiver_free(tp_receiver *r);
 /* ---- features ---- */
 
 typedef struct tp_features {
-	bool send_zc;		/* IORING_OP_SEND_ZC in the io_uring probe */
+	bool send_zc;		/* IORING_OP_SENDMSG_ZC in the io_uring probe */
 	bool send_zc_forced_off; /* QMIG_SEND_ZC=off */
 	bool send_zc_forced_on;	/* QMIG_SEND_ZC=on */
 	char why[128];		/* what the probe found */

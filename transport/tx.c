@@ -5,15 +5,31 @@
  *
  * Building a frame (all in the stream thread, into a free tx buffer):
  *
- *   tx[b]: | room for header + head | payload: FULL pages, 4 KiB each   |
+ *   tx[b]: | room for header + head | copy slots (resends only)          |
  *          ^frame (header, counts, entries, refs written last, so that
- *           they end exactly where the payload starts)
+ *           they end exactly where the slots start)
+ *   sent:  iov[0] = header + head, then the FULL pages in entry order,
+ *          adjacent ones merged: straight from guest RAM, or a slot
  *
  * For each page: a page that reads all zero in guest RAM is ZERO. Any
- * other is copied out of guest RAM into the next payload slot, the copy is
- * hashed and classified by that hash (ZERO, HAVE, DUP, else FULL: the slot
- * is kept). The hash reported through on_sent() is the hash of the copy,
- * i.e. of the bytes that go on the wire.
+ * other is hashed where it lies, in guest RAM, and classified by that hash
+ * (HAVE, DUP, else FULL); a FULL page is sent from guest RAM by the
+ * kernel, with no copy of ours in between.
+ *
+ * The guest may write the page between our hash and the kernel's read of
+ * it (pre-copy: the VM runs), so the bytes on the wire can differ from the
+ * hash in the entry, in on_sent() and in the dedup index. Every FULL entry
+ * carries that hash and the receiver checks the bytes it got against it
+ * (rx.c); a page that does not match is listed in MISMATCH(RESEND) before
+ * the ACK of the round, and tp_sender_flush() resends it before it
+ * returns. A resend is copied into a slot first and the copy hashed, so
+ * what it reports is exactly what it sends: a page the guest keeps
+ * writing still converges in one pass. No check of ours on the sender
+ * could replace the receiver's: the guest may change a page and change it
+ * back (a lock word: 0, 1, 0) while the kernel reads it, and any hash of
+ * guest RAM taken before and after would agree. A DUP/HAVE reference to
+ * content whose carrier went out changed fails the receiver's check of
+ * its own copy and is resent the same way (PROTOCOL.md section 4).
  */
 #define LOG_PREFIX "transport"
 #include "transport/internal.h"
@@ -90,28 +106,41 @@ static tp_page_kind classify(tp_stream *st, uint64_t page, dl_hash h,
 
 /*
  * A frame being built. Pages go through a one-page pipeline: page i is
- * copied and hashed, and its dedup slot prefetched, while page i-1's
- * classification waits; the index lookup then hits the cache instead of
- * stalling on memory once per page. Page i is copied into the slot after
- * the pending page's; if that one turns out not FULL, page i moves down.
+ * hashed, and its dedup slot prefetched, while page i-1's classification
+ * waits; the index lookup then hits the cache instead of stalling on
+ * memory once per page.
  */
 typedef struct builder {
-	uint8_t *payload;
-	uint32_t count, nref, nfull;
+	tp_txbuf *t;
+	uint8_t *slots;			/* copies of resent pages */
+	uint32_t count, nref, nfull, ncopied;
 	const dl_region *r;
-	bool pending, pforce;		/* a copied page awaiting its kind */
+	bool pending, pforce;		/* a hashed page awaiting its kind */
 	uint64_t pp;
 	dl_hash ph;
+	const uint8_t *psrc;		/* its bytes: guest RAM or a slot */
 } builder;
+
+/* Send @src's page next in the payload (adjacent pages: one iovec). */
+static void add_payload(builder *b, const uint8_t *src)
+{
+	struct iovec *v = &b->t->iov[b->t->niov - 1];
+
+	if ((const uint8_t *)v->iov_base + v->iov_len == src)
+		v->iov_len += DL_PAGE_SIZE;
+	else
+		b->t->iov[b->t->niov++] = (struct iovec){ (void *)src,
+							   DL_PAGE_SIZE };
+}
 
 static void append(tp_stream *st, builder *b, uint64_t p, tp_page_kind k,
 		   dl_hash h, uint64_t hint)
 {
 	uint8_t *ref;
 
-	if (k == TP_PAGE_FULL) {
+	if (k == TP_PAGE_FULL)
 		b->nfull++;
-	} else if (k != TP_PAGE_ZERO) {
+	if (k != TP_PAGE_ZERO) {
 		ref = st->refs + (size_t)b->nref++ * TP_PAGE_REF_LEN;
 		tp_put_hash(ref, h);
 		tp_put64(ref + 16, hint);
@@ -124,50 +153,64 @@ static void append(tp_stream *st, builder *b, uint64_t p, tp_page_kind k,
 		       (k == TP_PAGE_ZERO ? 0 : TP_PAGE_REF_LEN));
 }
 
-/* Classify the pending page (in slot nfull); true if it stays FULL. */
-static bool settle(tp_stream *st, builder *b)
+/* Classify the pending page; a FULL one joins the payload. */
+static void settle(tp_stream *st, builder *b)
 {
-	uint64_t hint = 0;
+	uint64_t hint = TP_NO_HINT;
 	tp_page_kind k;
 
 	if (!b->pending)
-		return true;
+		return;
 	b->pending = false;
 	k = classify(st, b->pp, b->ph, b->pforce, &hint);
 	append(st, b, b->pp, k, b->ph, hint);
-	return k == TP_PAGE_FULL;
+	if (k != TP_PAGE_FULL)
+		return;
+	add_payload(b, b->psrc);
+	if (b->pforce)
+		b->ncopied++;
 }
 
 /* Add the next page of the current run; false if the frame must end. */
 static bool add_page(tp_stream *st, builder *b)
 {
 	uint64_t p = st->cur.first;
-	uint32_t slot = b->nfull + b->pending;
-	uint8_t *dst = b->payload + (size_t)slot * DL_PAGE_SIZE;
 	const dl_region *r = b->r;
 	const uint8_t *src;
-	dl_hash h;
 
 	if (!seen_add(st, p))
 		return false;
 	if (!r || p < r->first_page || p - r->first_page >= r->npages)
 		r = b->r = dl_ram_region_of(st->sess->ram, p);
 	src = r->base + ((p - r->first_page) << DL_PAGE_SHIFT);
-	/* Zero pages are decided on guest RAM itself: no copy, no hash. The
-	 * entry says "zero" and the reported hash is the zero page's, so what
-	 * is reported is what is sent even if the guest writes it now. */
 	if (dl_page_is_zero(src)) {
+		/* Decided on guest RAM itself: no hash. The entry says
+		 * "zero" and so does the reported hash, whatever the guest
+		 * writes now: a ZERO entry carries no bytes to differ. */
 		append(st, b, p, TP_PAGE_ZERO, st->sess->h.zero, 0);
+	} else if (st->cur.flags & TP_WORK_FORCE_FULL) {
+		/* A resend: copy, hash the copy, send the copy (see the top
+		 * of this file). Settled at once, so slots fill in order. */
+		uint8_t *slot;
+
+		settle(st, b);
+		slot = b->slots + (size_t)b->ncopied * DL_PAGE_SIZE;
+		memcpy(slot, src, DL_PAGE_SIZE);
+		b->ph = dl_hash_page(&st->sess->h, slot);
+		b->pending = b->pforce = true;
+		b->pp = p;
+		b->psrc = slot;
+		settle(st, b);
 	} else {
-		memcpy(dst, src, DL_PAGE_SIZE);
-		h = dl_hash_page(&st->sess->h, dst);
+		dl_hash h = dl_hash_page(&st->sess->h, src);
+
 		tp_dedup_prefetch(st->sess->dedup, h);
-		if (!settle(st, b))
-			memcpy(dst - DL_PAGE_SIZE, dst, DL_PAGE_SIZE);
+		settle(st, b);
 		b->pending = true;
-		b->pforce = st->cur.flags & TP_WORK_FORCE_FULL;
+		b->pforce = false;
 		b->pp = p;
 		b->ph = h;
+		b->psrc = src;
 	}
 	st->cur.first++;
 	if (!--st->cur.n)
@@ -178,10 +221,14 @@ static bool add_page(tp_stream *st, builder *b)
 static void build_pages(tp_stream *st, int idx)
 {
 	tp_txbuf *t = &st->tx[idx];
-	builder b = { .payload = t->base + TP_TX_PAYLOAD_OFF };
+	uint8_t *payload = t->base + TP_TX_PAYLOAD_OFF;
+	builder b = { .t = t, .slots = payload };
 	tp_session *s = st->sess;
 
 	seen_reset(st);
+	/* iov[0] is the head; its start is known once the frame is done. */
+	t->iov[0] = (struct iovec){ payload, 0 };
+	t->niov = 1;
 	/* Entries are cheap, FULL pages fill the payload: both are limits. */
 	while (b.count + b.pending < TP_MAX_FRAME_ENTRIES &&
 	       b.nfull + b.pending < TP_TX_FRAME_PAGES) {
@@ -195,8 +242,12 @@ static void build_pages(tp_stream *st, int idx)
 	settle(st, &b);
 	if (!b.count)
 		return;
-	t->frame = tp_pages_finish(b.payload, st->entries, b.count, st->refs,
+	t->frame = tp_pages_finish(payload, st->entries, b.count, st->refs,
 				   b.nref, b.nfull, &t->len);
+	/* The head ends where the first slot starts: a first FULL page that
+	 * is a copy already extended iov[0] from there. */
+	t->iov[0].iov_base = (void *)t->frame;
+	t->iov[0].iov_len += (size_t)(payload - t->frame);
 	t->pages = b.count;
 	st->mark_frames++;
 	st->mark_pages += b.count;
@@ -213,6 +264,8 @@ static void build_round_end(tp_stream *st, int b)
 	t->len = tp_encode_round_end(t->base, TP_TXBUF_SIZE, st->cur.round,
 				     st->cur.epoch, (uint16_t)st->idx,
 				     st->mark_frames, st->mark_pages);
+	t->iov[0] = (struct iovec){ t->base, t->len };
+	t->niov = 1;
 	t->pages = 0;
 	st->mark_frames = st->mark_pages = 0;
 	st->has_cur = false;

@@ -106,27 +106,31 @@ static void test_roundtrip_lists(void **state)
 			  (uint64_t)TP_PAGE_ZERO << 56 | 8,
 			  (uint64_t)TP_PAGE_DUP << 56 | 9,
 			  (uint64_t)TP_PAGE_HAVE << 56 | 10 };
-	uint8_t refs[2 * TP_PAGE_REF_LEN], *payload = buf + TP_TX_PAYLOAD_OFF;
+	uint8_t refs[3 * TP_PAGE_REF_LEN], *payload = buf + TP_TX_PAYLOAD_OFF;
 	dl_hash h[3] = { { 1, 2 }, { 3, 4 }, { UINT64_MAX, 0 } };
 	uint64_t pages[3] = { 0, 5, NPAGES - 1 };
 	const uint8_t *fr;
 	size_t n;
 	tp_frame f;
 
-	tp_put_hash(refs, h[0]);
-	tp_put64(refs + 16, 7);
-	tp_put_hash(refs + 24, h[1]);
-	tp_put64(refs + 40, TP_NO_HINT);
+	/* One ref per FULL, DUP and HAVE entry, in entry order. */
+	tp_put_hash(refs, h[2]);
+	tp_put64(refs + 16, TP_NO_HINT);
+	tp_put_hash(refs + 24, h[0]);
+	tp_put64(refs + 40, 7);
+	tp_put_hash(refs + 48, h[1]);
+	tp_put64(refs + 64, TP_NO_HINT);
 	memset(payload, 0xab, DL_PAGE_SIZE);
-	fr = tp_pages_finish(payload, e, 4, refs, 2, 1, &n);
+	fr = tp_pages_finish(payload, e, 4, refs, 3, 1, &n);
 	assert_ptr_equal(fr + n, payload + DL_PAGE_SIZE);
 	memmove(buf, fr, n);
 	decode_ok(n, &f, TP_FRAME_PAGES);
 	assert_int_equal(f.u.pages.count, 4);
-	assert_int_equal(f.u.pages.nref, 2);
+	assert_int_equal(f.u.pages.nref, 3);
 	assert_int_equal(f.u.pages.nfull, 1);
 	assert_int_equal(tp_get64(f.u.pages.entries + 16), e[2]);
-	assert_true(dl_hash_eq(tp_get_hash(f.u.pages.refs + 24), h[1]));
+	assert_true(dl_hash_eq(tp_get_hash(f.u.pages.refs), h[2]));
+	assert_true(dl_hash_eq(tp_get_hash(f.u.pages.refs + 48), h[1]));
 	assert_int_equal(f.u.pages.payload[4095], 0xab);
 
 	decode_ok(tp_encode_have(buf, sizeof(buf), h, 3, true), &f,
@@ -248,17 +252,21 @@ static size_t m_pages_count(void)
 	return n;
 }
 
-/* 280 FULL entries with exactly their payload: within the body maximum,
- * over the FULL-page limit (the receiver's iovecs). */
+/* 280 FULL entries with their refs and exactly their payload: within the
+ * body maximum, over the FULL-page limit (the receiver's iovecs). */
 static size_t m_pages_full(void)
 {
-	uint32_t body = 8 + 280 * 8 + 280 * DL_PAGE_SIZE;
+	uint32_t body = 8 + 280 * (8 + 24) + 280 * DL_PAGE_SIZE;
+	uint8_t *refs = buf + 16 + 280 * 8;
 
 	hdr(TP_FRAME_PAGES, 0, body);
 	memset(buf + 8, 0, body);
 	tp_put32(buf + 8, 280);
-	for (uint64_t i = 0; i < 280; i++)
+	tp_put32(buf + 12, 280);
+	for (uint64_t i = 0; i < 280; i++) {
 		tp_put64(buf + 16 + 8 * i, (uint64_t)TP_PAGE_FULL << 56 | i);
+		tp_put64(refs + 24 * i + 16, TP_NO_HINT);
+	}
 	return TP_FRAME_HDR_SIZE + body;
 }
 
@@ -266,7 +274,9 @@ static size_t m_pages_index(void) { return pages1(TP_PAGE_ZERO, NPAGES, 0, false
 static size_t m_pages_kind(void) { return pages1(9, 1, 0, false, 0); }
 static size_t m_pages_hint(void) { return pages1(TP_PAGE_DUP, 1, 99999, true, 0); }
 static size_t m_pages_have_hint(void) { return pages1(TP_PAGE_HAVE, 1, 5, true, 0); }
-static size_t m_pages_payload(void) { return pages1(TP_PAGE_FULL, 1, 0, false, 2); }
+static size_t m_pages_payload(void) { return pages1(TP_PAGE_FULL, 1, TP_NO_HINT, true, 2); }
+static size_t m_pages_full_noref(void) { return pages1(TP_PAGE_FULL, 1, 0, false, 1); }
+static size_t m_pages_full_hint(void) { return pages1(TP_PAGE_FULL, 1, 1, true, 1); }
 
 static size_t m_pages_refs(void)
 {
@@ -385,9 +395,13 @@ static const bad_case bad[] = {
 	{ "HAVE hint", m_pages_have_hint, QM_ERR_PROTO,
 	  "frame PAGES: HAVE ref hint 5, expected none" },
 	{ "refs", m_pages_refs, QM_ERR_PROTO,
-	  "frame PAGES: refs 1, but 0 DUP/HAVE entries" },
+	  "frame PAGES: refs 1, but 0 FULL/DUP/HAVE entries" },
+	{ "FULL without its hash", m_pages_full_noref, QM_ERR_PROTO,
+	  "frame PAGES: more FULL/DUP/HAVE entries than refs 0" },
+	{ "FULL hint", m_pages_full_hint, QM_ERR_PROTO,
+	  "frame PAGES: FULL ref hint 1, expected none" },
 	{ "payload", m_pages_payload, QM_ERR_PROTO,
-	  "frame PAGES: body 8208 bytes, expected 4112 for full pages 1" },
+	  "frame PAGES: body 8232 bytes, expected 4136 for full pages 1" },
 	{ "MISMATCH page", m_mismatch_page, QM_ERR_PROTO,
 	  "frame MISMATCH: page 20000 out of range (RAM has 16384 pages)" },
 	{ "VERIFY range", m_verify_range, QM_ERR_PROTO,
@@ -448,13 +462,20 @@ static void test_hello_checks(void **state)
 	assert_string_equal(err.msg, "HELLO on stream 1: migration id "
 			    "01010101010101010101010101010101, expected "
 			    "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
-	f.u.hello.ver_min = 2;
-	f.u.hello.ver_max = 3;
+	f.u.hello.ver_min = 3;
+	f.u.hello.ver_max = 4;
 	qm_error_clear(&err);
 	assert_false(tp_hello_check(&f, NULL, &ver, &err));
 	assert_int_equal(err.code, QM_ERR_UNSUPPORTED);
-	assert_string_equal(err.msg, "HELLO: versions 2..3, this side speaks "
-			    "1..1");
+	assert_string_equal(err.msg, "HELLO: versions 3..4, this side speaks "
+			    "2..2");
+	/* Version 1 (FULL entries without their hash) is refused. */
+	f.u.hello.ver_min = 1;
+	f.u.hello.ver_max = 1;
+	qm_error_clear(&err);
+	assert_false(tp_hello_check(&f, NULL, &ver, &err));
+	assert_string_equal(err.msg, "HELLO: versions 1..1, this side speaks "
+			    "2..2");
 }
 
 /* The MACs depend on the key, the direction and the receiver's nonce: a
