@@ -53,10 +53,15 @@ static void check_pages(const tp_frame *f, const tp_limits *lim)
 		CHECK(k > TP_PAGE_INVALID && k < TP_PAGE__COUNT);
 		CHECK(tp_entry_page(e) < lim->npages);
 		full += k == TP_PAGE_FULL;
+		/* Version 2: one ref per FULL, DUP and HAVE entry; only a
+		 * DUP's names a page (FULL's carries the page's hash). */
 		if (k == TP_PAGE_DUP)
 			CHECK(tp_get64(f->u.pages.refs + 24 * refs + 16) <
 			      lim->npages);
-		refs += k == TP_PAGE_DUP || k == TP_PAGE_HAVE;
+		else if (k != TP_PAGE_ZERO)
+			CHECK(tp_get64(f->u.pages.refs + 24 * refs + 16) ==
+			      TP_NO_HINT);
+		refs += k != TP_PAGE_ZERO;
 	}
 	CHECK(full == f->u.pages.nfull && refs == f->u.pages.nref);
 	CHECK(tp_pages_head_len(f) + (size_t)full * DL_PAGE_SIZE == f->len);
