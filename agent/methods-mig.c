@@ -408,7 +408,7 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 			      qm_error *err)
 {
 	agent *a = ctx;
-	const char *id, *vm, *mode = "agent", *dest_qmp = "";
+	const char *id, *vm, *mode = "agent", *dest_qmp = "", *verify = "full";
 	json_object *launch, *r;
 	mig_params p = { 0 };
 	bool tls = false;
@@ -442,10 +442,16 @@ static json_object *m_prepare(void *ctx, rpc_call *call, json_object *j,
 				     "'%s': expected agent|qemu", mode);
 	if (!mig_compat_params(j, &p, call))
 		return NULL;
-	if (json_object_object_get_ex(j, "verify", NULL))
+	/* The source's policy, for this side's status; the source drives
+	 * the verification either way. */
+	if (!rpc_param_string(j, "verify", false, &verify, call))
+		return NULL;
+	if (strcmp(verify, "full") && strcmp(verify, "tracked"))
 		return rpc_error_set(call, RPC_ERR_INVALID_PARAMS, "params: "
-				     "verify is for mode \"qemu\" (the agent "
-				     "engine always verifies)");
+				     "verify '%s': mode agent verifies, full "
+				     "or tracked", verify);
+	p.verify = strcmp(verify, "tracked") ? MIG_VERIFY_FULL
+					     : MIG_VERIFY_TRACKED;
 	snprintf(p.vm, sizeof(p.vm), "%s", vm);
 	/* A destination with --tls on requires it whatever the source asks:
 	 * a plaintext sender then fails at the handshake, loudly. */

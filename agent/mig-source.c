@@ -115,6 +115,9 @@ static json_object *prepare_params(source_state *s, qm_error *err)
 	json_object_object_add(p, "vm", json_object_new_string(s->vm->name));
 	json_object_object_add(p, "launch", launch);
 	json_object_object_add(p, "tls", json_object_new_boolean(s->m->p.tls));
+	json_object_object_add(p, "verify", json_object_new_string(
+			s->m->p.verify == MIG_VERIFY_TRACKED ? "tracked"
+							     : "full"));
 	if (s->m->p.dest_qmp[0])
 		json_object_object_add(p, "dest_qmp",
 				       json_object_new_string(s->m->p.dest_qmp));

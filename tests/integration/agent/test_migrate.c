@@ -72,7 +72,9 @@ static void test_agent_mode_tls(void **state)
 static void test_agent_mode_tracked(void **state)
 {
 	fx *f = *state;
+	qm_error err = QM_ERROR_INIT;
 	json_object *st, *ver;
+	rpc_client *cd;
 	int64_t npages = (256 << 20) / 4096;
 	char *id;
 
@@ -91,6 +93,14 @@ static void test_agent_mode_tracked(void **state)
 	assert_true(json_object_get_int64(get(ver, "pages_checked")) < npages);
 	expect_on_dest(f);
 	json_object_put(st);
+	/* The destination reports the same policy. */
+	cd = rpc_client_connect(f->dst.rpc, TMO, &err);
+	if (!cd)
+		fail_msg("destination agent: %s", err.msg);
+	st = wait_final_on(cd, id);
+	assert_string_equal(str(get(st, "verify"), "mode"), "tracked");
+	json_object_put(st);
+	rpc_client_free(cd);
 	free(id);
 }
 
