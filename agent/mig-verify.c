@@ -15,9 +15,12 @@
 
 /* Chunk hashes per VERIFY frame: small frames let the destination hash
  * its side of a frame while the source hashes the next one, so the two
- * passes overlap instead of adding up. Answers are read after at most
- * MV_MAX_FRAMES frames went out (well under the transport's inbox of 64
- * control frames on either side), then the next batch goes. */
+ * passes overlap instead of adding up. At most MV_MAX_FRAMES frames are
+ * unanswered at a time, well under the 64 control frames either side's
+ * transport holds for its engine: the destination never stops reading
+ * our frames, so sending never blocks while we read its answers. Each
+ * answer read lets the next frame go: a pass costs one round trip plus
+ * the hashing, however many frames scattered chunks need. */
 #define MV_FRAME_CHUNKS 64
 #define MV_MAX_FRAMES 32
 /* Tracked: chunks this close to each other share a frame (the ones in
@@ -104,33 +107,24 @@ static uint64_t chunk_len(const pass *p, uint64_t first)
 	return QM_MIN(p->span, p->v->ram->npages - first);
 }
 
-/* Up to MV_MAX_FRAMES frames of consecutive chunks from chunks[*i]. */
-static bool send_batch(pass *p, size_t *i, unsigned *frames, qm_error *err)
+/* One frame of consecutive chunks from chunks[*i]. */
+static bool send_frame(pass *p, size_t *i, qm_error *err)
 {
 	const u64_list *c = p->chunks;
+	uint64_t first = c->v[*i];
+	size_t k = 0;
 
-	*frames = 0;
-	while (*i < c->n && *frames < MV_MAX_FRAMES) {
-		uint64_t first = c->v[*i];
-		size_t k = 0;
+	while (*i < c->n && k < p->per && c->v[*i] == first + k * p->span) {
+		uint64_t n = chunk_len(p, c->v[*i]);
 
-		while (*i < c->n && k < p->per &&
-		       c->v[*i] == first + k * p->span) {
-			uint64_t n = chunk_len(p, c->v[*i]);
-
-			if (!p->expect(p->v, c->v[*i], n, p->pages, &p->hs[k],
-				       err))
-				return false;
-			p->checked += n;
-			(*i)++;
-			k++;
-		}
-		if (!tp_sender_send_verify(p->v->tx, TP_VERIFY_CHUNK, first,
-					   p->span, p->hs, k, err))
+		if (!p->expect(p->v, c->v[*i], n, p->pages, &p->hs[k], err))
 			return false;
-		(*frames)++;
+		p->checked += n;
+		(*i)++;
+		k++;
 	}
-	return true;
+	return tp_sender_send_verify(p->v->tx, TP_VERIFY_CHUNK, first, p->span,
+				     p->hs, k, err);
 }
 
 /* The destination's page hashes of one chunk that differs: the pages
@@ -157,17 +151,14 @@ static bool compare_pages(pass *p, const tp_ctrl *c, qm_error *err)
 }
 
 /* One MISMATCH(VERIFY) answers each VERIFY frame, after the page hashes
- * of that frame's differing chunks. */
-static bool read_answers(pass *p, unsigned frames, qm_error *err)
+ * of that frame's differing chunks: read up to it. */
+static bool read_answer(pass *p, qm_error *err)
 {
-	unsigned answers = 0;
-	tp_ctrl c;
-	int rc;
+	for (;;) {
+		bool ok = true, answered = false;
+		tp_ctrl c;
+		int rc = tp_sender_recv_ctrl(p->v->tx, &c, p->v->timeout_ms, err);
 
-	while (answers < frames) {
-		bool ok = true;
-
-		rc = tp_sender_recv_ctrl(p->v->tx, &c, p->v->timeout_ms, err);
 		if (rc <= 0)
 			return rc == 0 ? qm_error_set(err, QM_ERR_TIMEOUT,
 					"no verification answer") : false;
@@ -188,19 +179,18 @@ static bool read_answers(pass *p, unsigned frames, qm_error *err)
 						  "%llu is outside the RAM",
 						  (unsigned long long)first);
 			}
-			answers++;
+			answered = true;
 		}
 		tp_ctrl_release(&c);
-		if (!ok)
-			return false;
+		if (!ok || answered)
+			return ok;
 	}
-	return true;
 }
 
 static bool run_pass(pass *p, qm_error *err)
 {
+	unsigned unanswered = 0;
 	size_t i = 0;
-	unsigned frames;
 	bool ok;
 
 	p->per = chunks_per_frame(p->chunks->n);
@@ -208,9 +198,16 @@ static bool run_pass(pass *p, qm_error *err)
 	p->hs = calloc(p->per, sizeof(*p->hs));
 	ok = (p->pages && p->hs) ||
 	     qm_error_set(err, QM_ERR_NOMEM, "verify buffers");
-	while (ok && i < p->chunks->n)
-		ok = send_batch(p, &i, &frames, err) &&
-		     read_answers(p, frames, err);
+	while (ok && (i < p->chunks->n || unanswered)) {
+		while (ok && i < p->chunks->n && unanswered < MV_MAX_FRAMES) {
+			ok = send_frame(p, &i, err);
+			unanswered++;
+		}
+		if (ok) {
+			ok = read_answer(p, err);
+			unanswered--;
+		}
+	}
 	free(p->pages);
 	free(p->hs);
 	p->pages = p->hs = NULL;
