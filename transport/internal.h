@@ -527,20 +527,22 @@ extern const tp_stream_ops tp_rx_ops;
 /* receiver: resolve deferred refs of every stream (barrier thread). */
 void tp_rx_barrier(tp_session *s, uint32_t epoch, uint64_t round);
 
-/* bitmaps */
+/* Bitmaps. Atomic: the streams of one session set and clear bits of
+ * pages that share a word (a run split across streams); a plain
+ * read-modify-write would lose one of two updates to the same word. */
 static inline void tp_bit_set(uint64_t *bm, uint64_t i)
 {
-	bm[i / 64] |= 1ull << (i % 64);
+	__atomic_fetch_or(&bm[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
 }
 
 static inline bool tp_bit_test(const uint64_t *bm, uint64_t i)
 {
-	return bm[i / 64] >> (i % 64) & 1;
+	return __atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
 }
 
 static inline void tp_bit_clear(uint64_t *bm, uint64_t i)
 {
-	bm[i / 64] &= ~(1ull << (i % 64));
+	__atomic_fetch_and(&bm[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
 }
 
 #endif /* QMIG_TRANSPORT_INTERNAL_H */
