@@ -217,6 +217,9 @@ static bool verify_chunks(dest_state *d, const tp_ctrl *c, qm_error *err)
 		ok = hash_range(d, ram, view, s, n, pages, &mine, err);
 		if (!ok || dl_hash_eq(mine, tp_ctrl_hash(c, i)))
 			continue;
+		/* Something else wrote here: a zero page resent for it must
+		 * be applied, not skipped as never written. */
+		tp_receiver_distrust(d->rx, s, n);
 		bad[nbad++] = s;
 		ok = tp_receiver_send_verify(d->rx, TP_VERIFY_PAGE, s, 1, pages,
 					     n, err);

@@ -449,6 +449,12 @@ bool tp_receiver_accept(tp_receiver *r, qm_error *err)
 
 /* ---- after accept ---- */
 
+void tp_receiver_distrust(tp_receiver *r, uint64_t first, uint64_t n)
+{
+	for (uint64_t p = first; p < r->ram.npages && p - first < n; p++)
+		tp_bit_set(r->s.written_bm, p);
+}
+
 const dl_ram *tp_receiver_ram(const tp_receiver *r)
 {
 	return &r->ram;

@@ -473,6 +473,15 @@ bool tp_receiver_accept(tp_receiver *r, qm_error *err);
  * allocated). false with QM_ERR_IO/ENOSPC saying how much is missing.
  */
 bool tp_receiver_check_room(const tp_receiver *r, qm_error *err);
+/*
+ * tp_receiver_distrust: pages [first, first + n) may hold bytes the
+ * receiver did not write (a verification found them different from the
+ * source). A ZERO entry for a page the receiver never wrote since SETUP
+ * (or since its last ZERO) is skipped, the page being known zero; after
+ * this call ZERO entries for these pages are applied again. Call it
+ * before asking for the resend. Out-of-range pages are ignored.
+ */
+void tp_receiver_distrust(tp_receiver *r, uint64_t first, uint64_t n);
 const dl_ram *tp_receiver_ram(const tp_receiver *r);
 const dl_hasher *tp_receiver_hasher(const tp_receiver *r);
 /* Migration id and VM name from the sender's HELLO/SETUP. */

@@ -373,6 +373,40 @@ static void zero_after_write(bool sparse)
 	tf_pair_fini(&g);
 }
 
+/* A zero page spoilt on the receiver behind its back: a ZERO entry for
+ * it is skipped (never written there: known zero) until the receiver is
+ * told to distrust it, as the agent's verification does; then the ZERO
+ * entry clears it. */
+static void test_zero_distrusted(void **state)
+{
+	qm_error err = QM_ERROR_INIT;
+	const dl_ram *dst;
+	tp_round_stats rs;
+	tf_pair g;
+
+	tf_pair_init(&g, 1024, false, false);
+	tf_recv_start(&g.rt, tf_receiver_new_sparse(&g.ddst, TF_PSK, NULL));
+	if (!tf_pair_connect(&g, tp_receiver_port(g.rt.r), &err) ||
+	    !tp_sender_queue(g.s, 5, 1, &err) ||
+	    !tp_sender_flush(g.s, 0, &rs, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(rs.pages_zero, 1);
+	dst = tp_receiver_ram(g.rt.r);
+	memset(dl_ram_page(dst, 5), 0x77, DL_PAGE_SIZE);
+	if (!tp_sender_queue(g.s, 5, 1, &err) ||
+	    !tp_sender_flush(g.s, 1, NULL, &err))
+		fail_msg("%s", err.msg);
+	assert_false(dl_page_is_zero(dl_ram_page(dst, 5)));
+	tp_receiver_distrust(g.rt.r, 5, 1);
+	if (!tp_sender_queue(g.s, 5, 1, &err) ||
+	    !tp_sender_flush(g.s, 2, NULL, &err) ||
+	    !tp_sender_commit(g.s, 2, 5000, &err))
+		fail_msg("%s", err.msg);
+	tf_recv_join(&g.rt);
+	assert_true(dl_page_is_zero(dl_ram_page(dst, 5)));
+	tf_pair_fini(&g);
+}
+
 static void test_zero_after_write(void **state)
 {
 	zero_after_write(false);
@@ -438,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_eof_without_commit),
 		cmocka_unit_test(test_receiver_abort),
 		cmocka_unit_test(test_resend_unresolved),
+		cmocka_unit_test(test_zero_distrusted),
 		cmocka_unit_test(test_zero_after_write),
 		cmocka_unit_test(test_zero_after_write_sparse),
 		cmocka_unit_test(test_rate_and_rtt),
