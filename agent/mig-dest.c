@@ -52,34 +52,16 @@ static bool prepare_incoming(dest_state *d, qm_error *err)
 }
 
 /*
- * The RAM's extents for verification: listing them walks the whole file
- * (7 ms for a sparse 1 GiB here), so list them once per pass, at its
- * first VERIFY frame, and again only when pages arrived since (a resend
- * between passes ends with a flush, which the receiver counts). Not
- * earlier: a page allocated behind the receiver's back (the corruption
- * verification exists for) must not be taken for a hole. Between this
- * listing and the hashes nothing writes the RAM: the receiver's flushes
- * are done and Qd is paused, loading device state only.
- */
-static bool verify_view(dest_state *d, const dl_ram *ram, qm_error *err)
-{
-	tp_stats st;
-
-	tp_receiver_get_stats(d->rx, &st);
-	if (d->view_valid && st.rounds == d->view_rounds)
-		return true;
-	dl_ram_view_close(&d->view);
-	d->view_valid = dl_ram_view_open(&d->view, ram, err);
-	d->view_rounds = st.rounds;
-	return d->view_valid;
-}
-
-/*
- * How to hash @n pages for one VERIFY frame: through the view (listing
- * the extents first if pages arrived since the last listing), or, for a
- * small check of a large RAM (tracked verification), by reading the
- * pages through the descriptors, which needs no listing (a listing walks
- * all of a large RAM file). Returns whether the view is to be used.
+ * How to hash @n pages for one VERIFY frame; true: through the view of
+ * the RAM's extents, false: by reading them (dl_ram_hash_pread). Listing
+ * the extents walks the whole file (7 ms for a sparse 1 GiB here), so
+ * they are listed once per pass, at its first VERIFY frame, and again only
+ * when pages arrived since (a resend between passes ends with a flush,
+ * which the receiver counts). Not earlier: a page allocated behind the
+ * receiver's back (the corruption verification exists for) must not be
+ * taken for a hole. Between this listing and the hashes nothing writes
+ * the RAM: the receiver's flushes are done and Qd is paused, loading
+ * device state only. *@ok false: the listing failed (*@err says why).
  */
 static bool use_view(dest_state *d, const dl_ram *ram, uint64_t n,
 		     qm_error *err, bool *ok)
@@ -90,7 +72,9 @@ static bool use_view(dest_state *d, const dl_ram *ram, uint64_t n,
 	*ok = true;
 	if (d->view_valid && st.rounds == d->view_rounds)
 		return true;
-	/* Reads add up over the frames of one check (a whole-RAM check
+	/* A small check (tracked verification) of a large RAM reads its
+	 * pages through the descriptors instead, which needs no listing.
+	 * Reads add up over the frames of one check (a whole-RAM check
 	 * comes as many frames): past a sixteenth of the RAM since pages
 	 * last arrived, listing is cheaper. */
 	if (st.rounds != d->read_rounds) {
@@ -101,7 +85,9 @@ static bool use_view(dest_state *d, const dl_ram *ram, uint64_t n,
 		d->read_pages += n;
 		return false;
 	}
-	*ok = verify_view(d, ram, err);
+	dl_ram_view_close(&d->view);
+	d->view_valid = *ok = dl_ram_view_open(&d->view, ram, err);
+	d->view_rounds = st.rounds;
 	return true;
 }
 

@@ -38,23 +38,33 @@ const char *qm_boot_id(void)
 	return boot_id;
 }
 
+/* The start of /proc/@pid/@name, NUL-terminated, into @buf. */
+static bool read_proc(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return true;
+}
+
 /* Field 22 of /proc/PID/stat and the state letter (field 3). The command
  * name (field 2) may hold spaces and parentheses: parse after the last
  * ')'. */
 static bool read_stat(pid_t pid, uint64_t *start, char *state)
 {
-	char path[64], buf[1024], *p;
+	char buf[1024], *p;
 	unsigned long long v;
-	size_t n;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (!read_proc(pid, "stat", buf, sizeof(buf)))
 		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
 			 "%*u %*u %*d %*d %*d %*d %*d %*d %llu", state,
@@ -142,18 +152,11 @@ bool qm_proc_kill(const qm_proc_id *id, int timeout_ms, qm_error *err)
 
 static bool is_qemu(pid_t pid)
 {
-	char path[64], buf[256];
-	size_t n;
-	FILE *f;
+	char buf[256];
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, "qemu-system") != NULL;
+	/* argv[0] is first: the NUL after it ends the string. */
+	return read_proc(pid, "cmdline", buf, sizeof(buf)) &&
+	       strstr(buf, "qemu-system") != NULL;
 }
 
 pid_t qm_proc_find_by_cwd(const char *dir)

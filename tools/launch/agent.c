@@ -23,6 +23,8 @@
 
 #define AGENT_ARGS_MAX 48
 #define AGENT_START_MS 10000
+/* A restarted agent recovers before it serves. */
+#define AGENT_RESTART_MS 20000
 
 const char *ql_qmigd_binary(void)
 {
@@ -63,14 +65,15 @@ static bool make_dir(ql_agent *a, const char *name, qm_error *err)
 	return true;
 }
 
-static bool wait_rpc(ql_agent *a, qm_error *err)
+/* Until @a's RPC socket accepts, for @ms; @log says why it died. */
+static bool wait_rpc(ql_agent *a, const char *log, int ms, qm_error *err)
 {
-	int64_t deadline = qm_now_ms() + AGENT_START_MS;
+	int64_t deadline = qm_now_ms() + ms;
 	char tail[1024];
 
 	while (qm_now_ms() < deadline) {
 		if (!ql_agent_alive(a)) {
-			ql__log_tail(a->log_path, tail, sizeof(tail));
+			ql__log_tail(log, tail, sizeof(tail));
 			return qm_error_set(err, QM_ERR_IO, "qmigd exited during "
 					    "start-up: %s", tail);
 		}
@@ -79,7 +82,46 @@ static bool wait_rpc(ql_agent *a, qm_error *err)
 		ql__sleep_ms(5);
 	}
 	return qm_error_set(err, QM_ERR_TIMEOUT, "qmigd's %s not ready after "
-			    "%d ms", a->rpc, AGENT_START_MS);
+			    "%d ms", a->rpc, ms);
+}
+
+/* Run qmigd on @a's state dir and RPC socket, in @a's namespace, with
+ * @extra_args, its output into @log; wait up to @ms for its socket. */
+static bool spawn(ql_agent *a, const char *const *extra_args,
+		  const char *log, bool append, int ms, qm_error *err)
+{
+	const char *bin = ql_qmigd_binary();
+	char *argv[AGENT_ARGS_MAX + 1];
+	char netns_path[QL_PATH_MAX];
+	int n = 0;
+
+	if (!*bin || access(bin, X_OK) < 0)
+		return qm_error_set(err, QM_ERR_NOTFOUND, "qmigd binary '%s' "
+				    "not found (set QMIG_QMIGD)", bin);
+	if (!ql__netns_path(*a->netns ? a->netns : NULL, netns_path,
+			    sizeof(netns_path), err))
+		return false;
+	argv[n++] = (char *)bin;
+	argv[n++] = "--state-dir";
+	argv[n++] = a->state_dir;
+	argv[n++] = "--rpc";
+	argv[n++] = a->rpc;
+	for (const char *const *e = extra_args; e && *e; e++) {
+		if (n >= AGENT_ARGS_MAX)
+			return qm_error_set(err, QM_ERR_INVAL, "too many qmigd "
+					    "args");
+		argv[n++] = (char *)*e;
+	}
+	argv[n] = NULL;
+	a->exited = false;
+	a->pid = fork();
+	if (a->pid < 0) {
+		a->pid = 0;
+		return qm_error_errno(err, errno, "fork");
+	}
+	if (a->pid == 0)
+		ql__exec_logged(argv, log, append, netns_path);
+	return wait_rpc(a, log, ms, err);
 }
 
 bool ql_agent_start(ql_agent *a, const char *name,
@@ -91,46 +133,28 @@ bool ql_agent_start(ql_agent *a, const char *name,
 bool ql_agent_start_ns(ql_agent *a, const char *name, const char *netns,
 		       const char *const *extra_args, qm_error *err)
 {
-	const char *bin = ql_qmigd_binary();
-	char *argv[AGENT_ARGS_MAX + 1];
-	char netns_path[QL_PATH_MAX];
-	int n = 0;
-
 	memset(a, 0, sizeof(*a));
-	if (!*bin || access(bin, X_OK) < 0)
-		return qm_error_set(err, QM_ERR_NOTFOUND, "qmigd binary '%s' "
-				    "not found (set QMIG_QMIGD)", bin);
-	if (!ql__netns_path(netns, netns_path, sizeof(netns_path), err))
-		return false;
 	snprintf(a->netns, sizeof(a->netns), "%s", netns ? netns : "");
-	if (!make_dir(a, name, err))
-		goto fail;
-	argv[n++] = (char *)bin;
-	argv[n++] = "--state-dir";
-	argv[n++] = a->state_dir;
-	argv[n++] = "--rpc";
-	argv[n++] = a->rpc;
-	for (const char *const *e = extra_args; e && *e; e++) {
-		if (n >= AGENT_ARGS_MAX) {
-			qm_error_set(err, QM_ERR_INVAL, "too many qmigd args");
-			goto fail;
-		}
-		argv[n++] = (char *)*e;
-	}
-	argv[n] = NULL;
-	a->pid = fork();
-	if (a->pid < 0) {
-		qm_error_errno(err, errno, "fork");
-		a->pid = 0;
-		goto fail;
-	}
-	if (a->pid == 0)
-		ql__exec_logged(argv, a->log_path, netns_path);
-	if (wait_rpc(a, err))
+	if (make_dir(a, name, err) &&
+	    spawn(a, extra_args, a->log_path, false, AGENT_START_MS, err))
 		return true;
-fail:
 	ql_agent_stop(a);
 	return false;
+}
+
+bool ql_agent_restart(ql_agent *a, const char *const *extra_args,
+		      qm_error *err)
+{
+	char log[QL_PATH_MAX + 32];
+
+	if (a->pid > 0)
+		return qm_error_set(err, QM_ERR_STATE, "agent %d still runs",
+				    (int)a->pid);
+	if (!a->dir[0])
+		return qm_error_set(err, QM_ERR_INVAL, "agent was never started");
+	if (!qm_format(log, sizeof(log), "%s/qmigd-restart.log", a->dir))
+		return qm_error_set(err, QM_ERR_TOO_BIG, "agent dir too long");
+	return spawn(a, extra_args, log, true, AGENT_RESTART_MS, err);
 }
 
 bool ql_agent_alive(ql_agent *a)

@@ -7,10 +7,10 @@
 
 #define STOP_GRACE_MS 5000
 
-/* In the child: stdin from /dev/null, stdout+stderr to @log_path,
- * PR_SET_PDEATHSIG(SIGKILL), setns into @netns_path (NULL = stay), exec
- * @argv. Never returns. */
-void ql__exec_logged(char *const *argv, const char *log_path,
+/* In the child: stdin from /dev/null, stdout+stderr to @log_path
+ * (truncated, or appended to if @append), PR_SET_PDEATHSIG(SIGKILL),
+ * setns into @netns_path (NULL = stay), exec @argv. Never returns. */
+void ql__exec_logged(char *const *argv, const char *log_path, bool append,
 		     const char *netns_path) __attribute__((noreturn));
 /* "/run/netns/@netns" into @path, checked to exist; "" for NULL. */
 bool ql__netns_path(const char *netns, char *path, size_t len,

@@ -273,11 +273,12 @@ bool ql__netns_path(const char *netns, char *path, size_t len,
 	return true;
 }
 
-void ql__exec_logged(char *const *argv, const char *log_path,
+void ql__exec_logged(char *const *argv, const char *log_path, bool append,
 		     const char *netns_path)
 {
 	int null = open("/dev/null", O_RDONLY);
-	int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int log = open(log_path, O_WRONLY | O_CREAT |
+		       (append ? O_APPEND : O_TRUNC), 0600);
 	int ns;
 
 	/* Dies with the thread that launched it: no stray process after a
@@ -429,7 +430,7 @@ bool ql_vm_start(ql_vm *vm, const ql_vm_opts *o, qm_error *err)
 		goto fail;
 	}
 	if (vm->pid == 0)
-		ql__exec_logged(vm->argv, vm->log_path, netns_path);
+		ql__exec_logged(vm->argv, vm->log_path, false, netns_path);
 	if (!wait_ready(vm, o->start_timeout_ms ? o->start_timeout_ms : 10000,
 			err))
 		goto fail;

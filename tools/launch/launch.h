@@ -139,6 +139,12 @@ bool ql_agent_start_ns(ql_agent *a, const char *name, const char *netns,
 int ql_agent_stop(ql_agent *a);
 /* SIGKILL now (a crash, for fault tests); files are kept for a restart. */
 void ql_agent_kill(ql_agent *a);
+/* Run qmigd again where one was killed: same state dir, RPC socket and
+ * namespace, so it has to recover from what the dead one left; with
+ * @extra_args, its output appended to "qmigd-restart.log" beside the
+ * first log; wait until its socket accepts. @a must not be running. */
+bool ql_agent_restart(ql_agent *a, const char *const *extra_args,
+		      qm_error *err);
 bool ql_agent_alive(ql_agent *a);
 /* Path of the qmigd binary. */
 const char *ql_qmigd_binary(void);

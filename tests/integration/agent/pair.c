@@ -5,7 +5,6 @@
  * mode, test_compat.c for QEMU's own migration).
  */
 #include "tests/integration/agent/pair.h"
-#include "tests/integration/agent/restart.h"
 #include "tools/rig/rig.h"
 
 #include <dirent.h>
@@ -288,22 +287,29 @@ static bool ended(const char *ph)
 }
 
 /* Poll migration.status until a final phase; returns the last status. */
+/* migration.status of @id on @cl (fails the test if the call fails). */
+static json_object *status_of(rpc_client *cl, const char *id)
+{
+	qm_error err = QM_ERROR_INIT;
+	char p[128];
+	json_object *st;
+
+	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
+	st = rpc_client_call(cl, "migration.status", json_tokener_parse(p), TMO,
+			     &err);
+	if (!st)
+		fail_msg("status: %s", err.msg);
+	return st;
+}
+
 json_object *wait_final_on(rpc_client *cl, const char *id)
 {
 	int64_t deadline = qm_now_ms() + MIG_WAIT_MS;
-	qm_error err = QM_ERROR_INIT;
-	char p[128];
 
-	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
 	while (qm_now_ms() < deadline) {
-		json_object *st = rpc_client_call(cl, "migration.status",
-						  json_tokener_parse(p), TMO,
-						  &err);
-		const char *ph;
+		json_object *st = status_of(cl, id);
+		const char *ph = json_object_get_string(get(st, "phase"));
 
-		if (!st)
-			fail_msg("status: %s", err.msg);
-		ph = json_object_get_string(get(st, "phase"));
 		if (ended(ph) || !strcmp(ph, "in-doubt"))
 			return st;
 		json_object_put(st);
@@ -395,7 +401,7 @@ void fx_restart(fx *f, ql_agent *ag)
 	qm_error err = QM_ERROR_INIT;
 	bool src = ag == &f->src;
 
-	if (!agent_restart(ag, src ? sargs : dargs, &err))
+	if (!ql_agent_restart(ag, src ? sargs : dargs, &err))
 		fail_msg("restarting the %s agent: %s", src ? "source" :
 			 "destination", err.msg);
 	if (!src)
@@ -411,19 +417,12 @@ json_object *wait_phase_on(rpc_client *cl, const char *id, const char *phase,
 			   int ms)
 {
 	int64_t deadline = qm_now_ms() + ms;
-	qm_error err = QM_ERROR_INIT;
-	char p[128], last[32] = "";
+	char last[32] = "";
 
-	snprintf(p, sizeof(p), "{\"id\": \"%s\"}", id);
 	while (qm_now_ms() < deadline) {
-		json_object *st = rpc_client_call(cl, "migration.status",
-						  json_tokener_parse(p), TMO,
-						  &err);
-		const char *ph;
+		json_object *st = status_of(cl, id);
+		const char *ph = str(st, "phase");
 
-		if (!st)
-			fail_msg("status: %s", err.msg);
-		ph = str(st, "phase");
 		if (!strcmp(ph, phase))
 			return st;
 		if (ended(ph))

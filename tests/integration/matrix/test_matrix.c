@@ -39,7 +39,6 @@
  * the table of the latest full run). SKIP (77) without root or the rig.
  */
 #include "tests/integration/agent/pair.h"
-#include "tests/integration/agent/restart.h"
 #include "tools/rig/rig.h"
 
 #include <errno.h>
