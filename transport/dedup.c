@@ -31,6 +31,7 @@
 #include "transport/internal.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #define PROBE		256
 #define VALUE_BITS	35
@@ -41,7 +42,35 @@ _Static_assert(TP_MAX_RAM_PAGES + 1 < VALUE_MASK, "page + 1 must fit");
 struct tp_dedup {
 	uint64_t mask;
 	uint64_t *v;
+	size_t map_len;		/* v is mapped, not allocated, if nonzero */
 };
+
+#define HUGE_SIZE	(2ul << 20)
+
+/*
+ * The sender's table is probed once per page at a random place: with 4 KiB
+ * pages nearly every probe of a large table also misses the TLB, and in a
+ * guest that is a two-level page walk. Transparent huge pages (where the
+ * system allows them on request) make the table a few TLB entries. The
+ * mapping is aligned to a huge page and zeroed by the kernel, like calloc.
+ */
+static uint64_t *table_map(size_t len, size_t *map_len)
+{
+	size_t span = len + HUGE_SIZE;
+	uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + len < p + span)
+		munmap(a + len, (size_t)(p + span - (a + len)));
+	madvise(a, len, MADV_HUGEPAGE);	/* a hint: no THP is fine */
+	*map_len = len;
+	return (uint64_t *)a;
+}
 
 tp_dedup *tp_dedup_new(uint64_t npages)
 {
@@ -52,7 +81,10 @@ tp_dedup *tp_dedup_new(uint64_t npages)
 		n *= 2;
 	if (!d)
 		return NULL;
-	d->v = calloc(n, sizeof(*d->v));
+	if (n * sizeof(*d->v) >= HUGE_SIZE)
+		d->v = table_map(n * sizeof(*d->v), &d->map_len);
+	else
+		d->v = calloc(n, sizeof(*d->v));
 	if (!d->v) {
 		free(d);
 		return NULL;
@@ -64,7 +96,10 @@ tp_dedup *tp_dedup_new(uint64_t npages)
 void tp_dedup_free(tp_dedup *d)
 {
 	if (d) {
-		free(d->v);
+		if (d->map_len)
+			munmap(d->v, d->map_len);
+		else
+			free(d->v);
 		free(d);
 	}
 }

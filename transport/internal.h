@@ -266,7 +266,11 @@ struct tp_stream {
 	uint64_t entries[TP_MAX_FRAME_ENTRIES];
 	uint8_t refs[TP_MAX_FRAME_ENTRIES * TP_PAGE_REF_LEN];
 	tp_sent sent[TP_MAX_FRAME_ENTRIES];
-	/* Pages in the frame being built: slot used iff seen_gen matches. */
+	/* Pages in the frame being built (tx.c seen_add()): while they come
+	 * in ascending order, the next page that can join; after that, a
+	 * set whose slot is used iff seen_gen matches. */
+	uint64_t seen_next;
+	bool seen_set;
 	struct { uint64_t page; uint32_t gen; } seen[2 * TP_MAX_FRAME_ENTRIES];
 	uint32_t seen_gen;
 	int64_t next_ping_ns;
